@@ -1,0 +1,607 @@
+//! ADD: bridge, veth, IPAM, addresses, routes, gateway, ipMasq, macspoofchk.
+
+use std::net::IpAddr;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use ipnetwork::IpNetwork;
+use serde_json::Value;
+use weft_cni_core::{exec_plugin, CmdArgs, CniError, CniResult, Command, Interface, Result, Route};
+use weft_netlink::{sysctl_get, sysctl_set, Handle, Link, Netns, NlError, Route as NlRoute};
+
+use crate::config::{self, format_mac, BridgeConf};
+use crate::netutil::{default_net, gateway_of, nl, open_netns, random_veth_name, same_family, Undo};
+use crate::spoofcheck;
+
+/// How many random veth names to try before giving up (as Go).
+const VETH_NAME_TRIES: usize = 10;
+
+pub fn cmd_add(args: &CmdArgs) -> Result<Value> {
+    let conf = config::load(&args.stdin, &args.args)?;
+    let mut undo = Undo::new();
+
+    let host = Handle::new().map_err(nl("open netlink socket"))?;
+    let br = ensure_bridge(&host, &conf)?;
+    let netns = open_netns(&args.netns)?;
+    let cont = Handle::for_netns(&netns).map_err(nl("open netlink socket in the pod netns"))?;
+
+    let (host_veth, cont_link) = setup_veth(&host, &cont, &netns, &br, &conf, args, &mut undo)?;
+    let cont_mac = format_mac(&cont_link.mac);
+
+    let mut result = CniResult {
+        cni_version: "1.1.0".into(),
+        interfaces: vec![
+            iface(&br.name, &br.mac, ""),
+            iface(&host_veth.name, &host_veth.mac, ""),
+            iface(&args.ifname, &cont_link.mac, &args.netns),
+        ],
+        ..Default::default()
+    };
+
+    if conf.mac_spoof_chk {
+        spoofcheck::setup(&args.container_id, &args.ifname, &host_veth.name, &cont_mac)
+            .map_err(CniError::Internal)?;
+        let (cid, ifn) = (args.container_id.clone(), args.ifname.clone());
+        undo.push("remove macspoofchk rules", move || spoofcheck::teardown(&cid, &ifn));
+    }
+
+    if let Some(ipam_type) = &conf.ipam_type {
+        let ipam_result = exec_plugin(ipam_type, Command::Add, &args.stdin, args)?
+            .ok_or_else(|| CniError::Internal("IPAM plugin returned missing IP config".into()))?;
+        {
+            let (t, stdin, a) = (ipam_type.clone(), args.stdin.clone(), args.clone());
+            undo.push("release IPAM allocation", move || {
+                exec_plugin(&t, Command::Del, &stdin, &a)
+                    .map(|_| ())
+                    .map_err(|e| e.msg())
+            });
+        }
+        let ipam = CniResult::parse(&ipam_result)?;
+        result.ips = ipam.ips;
+        result.routes = ipam.routes;
+        result.dns = ipam.dns;
+        if result.ips.is_empty() {
+            return Err(CniError::Internal("IPAM plugin returned missing IP config".into()));
+        }
+        let gateways = calc_gateways(&mut result, &conf);
+        configure_container(&cont, &netns, cont_link.index, args, &conf, &result)?;
+        if conf.is_gateway {
+            setup_gateways(&host, &br, &conf, &gateways, &mut result, &mut undo)?;
+        }
+        if conf.ip_masq {
+            setup_masq(&conf, args, &result, &mut undo)?;
+        }
+    } else if !conf.disable_container_interface {
+        cont.link_set_up(cont_link.index)
+            .map_err(nl(format!("failed to set {:?} up", args.ifname)))?;
+    }
+
+    let host_veth = if conf.disable_container_interface {
+        host.link_by_index(host_veth.index)
+            .map_err(nl(format!("failed to lookup {:?}", host_veth.name)))?
+    } else {
+        wait_port_up(&host, host_veth.index, &host_veth.name)?
+    };
+
+    // The host veth and bridge MACs can change as ports come and go: report what they are now.
+    result.interfaces[1].mac = format_mac(&host_veth.mac);
+    let br_now = host
+        .link_by_index(br.index)
+        .map_err(nl(format!("could not lookup {:?}", conf.bridge)))?;
+    result.interfaces[0].mac = format_mac(&br_now.mac);
+
+    if let Some(dns) = &conf.dns {
+        if !dns.nameservers.is_empty()
+            || !dns.search.is_empty()
+            || !dns.options.is_empty()
+            || !dns.domain.is_empty()
+        {
+            result.dns = dns.clone();
+        }
+    }
+
+    let out = result.to_value(&conf.cni_version)?;
+    undo.disarm();
+    Ok(out)
+}
+
+fn iface(name: &str, mac: &[u8; 6], sandbox: &str) -> Interface {
+    Interface {
+        name: name.to_string(),
+        mac: format_mac(mac),
+        sandbox: sandbox.to_string(),
+        ..Default::default()
+    }
+}
+
+/// Creates the bridge (tolerating an existing one), checks it really is a bridge, turns on
+/// promisc if asked, stops it accepting router advertisements and brings it up.
+fn ensure_bridge(host: &Handle, conf: &BridgeConf) -> Result<Link> {
+    let name = &conf.bridge;
+    let wrap = |e: String| CniError::Internal(format!("failed to create bridge {name:?}: {e}"));
+    match host.bridge_create(name, conf.mtu, conf.vlan_filtering()) {
+        Ok(()) | Err(NlError::Exists(_)) => {}
+        Err(e) => return Err(wrap(format!("could not add {name:?}: {e}"))),
+    }
+    let br = bridge_by_name(host, name)
+        .map_err(|e| match e {
+            // An existing link of another type is a configuration conflict, not an internal error.
+            CniError::InvalidConfig(m) => CniError::InvalidConfig(format!(
+                "failed to create bridge {name:?}: {m}"
+            )),
+            other => other,
+        })?;
+    if conf.vlan_filtering() {
+        host.bridge_set_vlan_filtering(br.index, true)
+            .map_err(|e| wrap(format!("could not enable vlan_filtering: {e}")))?;
+    }
+    if conf.promisc_mode && !br.promisc {
+        host.link_set_promisc(br.index, true)
+            .map_err(|e| wrap(format!("could not set promiscuous mode on {name:?}: {e}")))?;
+    }
+    // We own the routes of this interface.
+    let _ = sysctl_set(&format!("net/ipv6/conf/{name}/accept_ra"), "0");
+    if !br.up {
+        host.link_set_up(br.index).map_err(|e| wrap(e.to_string()))?;
+    }
+    Ok(br)
+}
+
+pub fn bridge_by_name(host: &Handle, name: &str) -> Result<Link> {
+    let link = host
+        .link_by_name(name)
+        .map_err(nl(format!("could not lookup {name:?}")))?
+        .ok_or_else(|| CniError::Internal(format!("could not lookup {name:?}: Link not found")))?;
+    if link.kind.as_deref() != Some("bridge") {
+        return Err(CniError::InvalidConfig(format!(
+            "{name:?} already exists but is not a bridge"
+        )));
+    }
+    Ok(link)
+}
+
+/// Creates the veth pair with one RTM_NEWLINK: the pod end (`ifname`) is born inside the pod
+/// netns, the host end (`vethXXXXXXXX`) in ours. Then wires the host end into the bridge.
+fn setup_veth(
+    host: &Handle,
+    cont: &Handle,
+    netns: &Netns,
+    br: &Link,
+    conf: &BridgeConf,
+    args: &CmdArgs,
+    undo: &mut Undo,
+) -> Result<(Link, Link)> {
+    let ifname = &args.ifname;
+    if cont
+        .link_by_name(ifname)
+        .map_err(nl(format!("failed to lookup {ifname:?}")))?
+        .is_some()
+    {
+        return Err(CniError::InvalidConfig(format!(
+            "container veth name provided ({ifname}) already exists"
+        )));
+    }
+    let host_name = create_veth(host, netns, ifname, conf.mtu, conf.mac)?;
+    let host_veth = host
+        .link_by_name(&host_name)
+        .map_err(nl(format!("failed to lookup {host_name:?}")))?
+        .ok_or_else(|| CniError::Internal(format!("failed to lookup {host_name:?}: Link not found")))?;
+    {
+        // Deleting either end destroys the pair.
+        let idx = host_veth.index;
+        undo.push("delete veth pair", move || {
+            let h = Handle::new().map_err(|e| e.to_string())?;
+            match h.link_del(idx) {
+                Ok(()) | Err(NlError::NotFound(_)) => Ok(()),
+                Err(e) => Err(e.to_string()),
+            }
+        });
+    }
+    let cont_link = cont
+        .link_by_name(ifname)
+        .map_err(nl(format!("failed to lookup {ifname:?}")))?
+        .ok_or_else(|| CniError::Internal(format!("failed to lookup {ifname:?} in the pod netns")))?;
+
+    plug_port(host, &host_veth, br, conf.hairpin_mode, conf.port_isolation, conf)?;
+    host.link_set_up(host_veth.index)
+        .map_err(nl(format!("failed to set {host_name:?} up")))?;
+    let _ = sysctl_set(&format!("net/ipv6/conf/{host_name}/accept_ra"), "0");
+    if !conf.disable_container_interface && !conf.is_layer3() {
+        // Layer 3 brings the pod end up after addressing; layer 2 right here (see cmd_add).
+    }
+    Ok((host_veth, cont_link))
+}
+
+fn create_veth(
+    host: &Handle,
+    netns: &Netns,
+    ifname: &str,
+    mtu: Option<u32>,
+    mac: Option<[u8; 6]>,
+) -> Result<String> {
+    for _ in 0..VETH_NAME_TRIES {
+        let name = random_veth_name();
+        match host.veth_create(&name, ifname, netns, mtu, mac) {
+            Ok(()) => return Ok(name),
+            // Either the random host name collided or the pod name appeared meanwhile.
+            Err(NlError::Exists(_)) => {
+                if host.link_by_name(&name).ok().flatten().is_none() {
+                    return Err(CniError::InvalidConfig(format!(
+                        "container veth name provided ({ifname}) already exists"
+                    )));
+                }
+            }
+            Err(e) => {
+                return Err(CniError::Internal(format!(
+                    "failed to make veth pair: {e}"
+                )))
+            }
+        }
+    }
+    Err(CniError::Internal(format!(
+        "failed to find a free veth name after {VETH_NAME_TRIES} tries"
+    )))
+}
+
+/// Master, hairpin and isolation (set explicitly every time) and VLANs of a bridge port.
+fn plug_port(
+    host: &Handle,
+    port: &Link,
+    br: &Link,
+    hairpin: bool,
+    isolated: bool,
+    conf: &BridgeConf,
+) -> Result<()> {
+    let name = &port.name;
+    host.link_set_master(port.index, br.index).map_err(|e| {
+        CniError::Internal(format!(
+            "failed to connect {name:?} to bridge {}: {e}",
+            br.name
+        ))
+    })?;
+    host.bridge_port_set(port.index, hairpin, isolated)
+        .map_err(nl(format!("failed to setup hairpin mode for {name}")))?;
+    if conf.vlan_filtering() && !conf.preserve_default_vlan {
+        for vid in host
+            .bridge_vlans(port.index)
+            .map_err(nl(format!("failed to list vlans on interface {name:?}")))?
+        {
+            host.bridge_vlan_del(port.index, vid).map_err(nl(format!(
+                "failed to remove default vlan on interface {name:?}"
+            )))?;
+        }
+    }
+    if conf.vlan != 0 {
+        host.bridge_vlan_add(port.index, conf.vlan, true, true)
+            .map_err(nl(format!("failed to setup vlan tag on interface {name:?}")))?;
+    }
+    for &vid in &conf.vlan_trunk {
+        host.bridge_vlan_add(port.index, vid, false, false)
+            .map_err(nl(format!("failed to setup vlan tag on interface {name:?}")))?;
+    }
+    Ok(())
+}
+
+/// Gateways per family (address with the pod's prefix) and the default routes, as Go's
+/// calcGateways: every IP points at interface 2 (the pod end), a missing gateway becomes the
+/// network's first address when isGateway, and isDefaultGateway appends a default route per
+/// family unless IPAM already gave one with a gateway.
+fn calc_gateways(result: &mut CniResult, conf: &BridgeConf) -> Vec<IpNetwork> {
+    let mut gws = Vec::new();
+    let mut default_found = [false, false];
+    for i in 0..result.ips.len() {
+        let addr = result.ips[i].address;
+        let v4 = addr.is_ipv4();
+        result.ips[i].interface = Some(2);
+        if result.ips[i].gateway.is_none() && conf.is_gateway {
+            result.ips[i].gateway = Some(gateway_of(&addr));
+        }
+        let gw = result.ips[i].gateway;
+        let fam = usize::from(!v4);
+        if conf.is_default_gateway && !default_found[fam] {
+            let dn = default_net(v4);
+            default_found[fam] = result
+                .routes
+                .iter()
+                .any(|r| r.gw.is_some() && r.dst == dn);
+            if !default_found[fam] {
+                result.routes.push(Route {
+                    dst: dn,
+                    gw,
+                    ..Default::default()
+                });
+                default_found[fam] = true;
+            }
+        }
+        if conf.is_gateway {
+            if let Some(g) = gw {
+                if let Ok(n) = IpNetwork::new(g, addr.prefix()) {
+                    gws.push(n);
+                }
+            }
+        }
+    }
+    gws
+}
+
+/// Inside the pod netns: DAD and ARP sysctls, addresses, link up, routes (Go's ConfigureIface).
+fn configure_container(
+    cont: &Handle,
+    netns: &Netns,
+    index: u32,
+    args: &CmdArgs,
+    conf: &BridgeConf,
+    result: &CniResult,
+) -> Result<()> {
+    let ifname = args.ifname.clone();
+    let has_v6 = result.ips.iter().any(|i| i.address.is_ipv6());
+    let enable_dad = conf.enable_dad;
+    netns
+        .run(move || container_sysctls(&ifname, has_v6, enable_dad))
+        .map_err(nl("enter the pod netns"))??;
+
+    let ifname = &args.ifname;
+    let (mut v4gw, mut v6gw) = (None, None);
+    for ip in &result.ips {
+        cont.addr_add(index, ip.address).map_err(|e| {
+            CniError::Internal(format!(
+                "failed to add IP addr {} to {ifname:?}: {e}",
+                ip.address
+            ))
+        })?;
+        match ip.gateway {
+            Some(g @ IpAddr::V4(_)) if v4gw.is_none() => v4gw = Some(g),
+            Some(g @ IpAddr::V6(_)) if v6gw.is_none() => v6gw = Some(g),
+            _ => {}
+        }
+    }
+    cont.link_set_up(index)
+        .map_err(nl(format!("failed to set {ifname:?} UP")))?;
+    if v6gw.is_some() && conf.enable_dad {
+        settle_addresses(cont, index, Duration::from_secs(5));
+    }
+    for r in &result.routes {
+        let gw = r.gw.or(if r.dst.is_ipv4() { v4gw } else { v6gw });
+        let route = NlRoute {
+            dst: r.dst,
+            gw: gw.filter(|g| same_family(g, &r.dst.ip())),
+            oif: Some(index),
+            table: r.table,
+            priority: (r.priority != 0).then_some(r.priority),
+            scope: r.scope,
+            mtu: (r.mtu != 0).then_some(r.mtu),
+            advmss: (r.advmss != 0).then_some(r.advmss),
+            ..Default::default()
+        };
+        match cont.route_add(&route) {
+            Ok(()) => {}
+            // Same destination already present: add this gateway as another ECMP next hop.
+            Err(NlError::Exists(_)) => cont.route_append(&route).or_else(|e| match e {
+                NlError::Exists(_) => Ok(()),
+                e => Err(e),
+            }).map_err(|e| route_err(r, gw, ifname, e))?,
+            Err(e) => return Err(route_err(r, gw, ifname, e)),
+        }
+    }
+    Ok(())
+}
+
+fn route_err(r: &Route, gw: Option<IpAddr>, ifname: &str, e: NlError) -> CniError {
+    let gw = gw.map(|g| g.to_string()).unwrap_or_else(|| "<nil>".into());
+    CniError::Internal(format!(
+        "failed to add route '{} via {gw} dev {ifname}': {e}",
+        r.dst
+    ))
+}
+
+/// Runs on a thread inside the pod netns. Errors are ignored like Go's, except enabling IPv6,
+/// without which the addresses cannot be added.
+fn container_sysctls(ifname: &str, has_v6: bool, enable_dad: bool) -> Result<()> {
+    if enable_dad {
+        let _ = sysctl_set(&format!("net/ipv6/conf/{ifname}/enhanced_dad"), "1");
+        let _ = sysctl_set(&format!("net/ipv6/conf/{ifname}/accept_dad"), "1");
+    } else {
+        // Hairpin echoes our own neighbour solicitations back and DAD would fail (k8s#32291).
+        let _ = sysctl_set(&format!("net/ipv6/conf/{ifname}/accept_dad"), "0");
+    }
+    let _ = sysctl_set(&format!("net/ipv4/conf/{ifname}/arp_notify"), "1");
+    if has_v6 {
+        for dev in ["lo", ifname] {
+            let key = format!("net/ipv6/conf/{dev}/disable_ipv6");
+            match sysctl_get(&key) {
+                Ok(v) if v.trim() == "0" => {}
+                Ok(v) => sysctl_set(&key, "0").map_err(|e| {
+                    CniError::Internal(format!(
+                        "failed to enable IPv6 for interface {dev:?} ({key}={}): {e}",
+                        v.trim()
+                    ))
+                })?,
+                Err(e) => eprintln!("bridge: failed to read sysctl {key:?}: {e}"),
+            }
+        }
+        let _ = sysctl_set(&format!("net/ipv6/conf/{ifname}/keep_addr_on_down"), "1");
+    }
+    Ok(())
+}
+
+/// Waits (bounded) until no IPv6 address of the link is tentative, as Go's SettleAddresses.
+fn settle_addresses(cont: &Handle, index: u32, limit: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        match cont.addrs(Some(index), Some(false)) {
+            Ok(addrs) if addrs.iter().all(|a| !a.tentative) => return,
+            Ok(_) => sleep(Duration::from_millis(20)),
+            Err(_) => return,
+        }
+    }
+}
+
+/// Puts every gateway on the bridge (or on `<bridge>.<vlan>` for a VLAN), and enables forwarding.
+fn setup_gateways(
+    host: &Handle,
+    br: &Link,
+    conf: &BridgeConf,
+    gws: &[IpNetwork],
+    result: &mut CniResult,
+    undo: &mut Undo,
+) -> Result<()> {
+    let target = if conf.vlan != 0 && !gws.is_empty() {
+        let vif = ensure_vlan_interface(host, br, conf, undo)
+            .map_err(|e| CniError::Internal(format!("failed to create vlan interface: {}", e.msg())))?;
+        result.interfaces.push(iface(&vif.name, &vif.mac, ""));
+        vif
+    } else {
+        br.clone()
+    };
+    for gw in gws {
+        ensure_addr(host, &target, gw, conf.force_address).map_err(|e| {
+            let what = if conf.vlan != 0 {
+                "failed to set vlan interface for bridge with addr"
+            } else {
+                "failed to set bridge addr"
+            };
+            match e {
+                CniError::InvalidConfig(m) => CniError::InvalidConfig(format!("{what}: {m}")),
+                other => CniError::Internal(format!("{what}: {}", other.msg())),
+            }
+        })?;
+    }
+    for (v4, key) in [(true, "net/ipv4/ip_forward"), (false, "net/ipv6/conf/all/forwarding")] {
+        if gws.iter().any(|g| g.is_ipv4() == v4) {
+            enable_forward(key)?;
+        }
+    }
+    Ok(())
+}
+
+fn enable_forward(key: &str) -> Result<()> {
+    if sysctl_get(key).map(|v| v.trim() == "1").unwrap_or(false) {
+        return Ok(());
+    }
+    sysctl_set(key, "1")
+        .map_err(|e| CniError::Internal(format!("failed to enable forwarding: {key}: {e}")))
+}
+
+/// Adds `gw` to the link. IPv4 conflicts with any other address, IPv6 only with an overlapping
+/// prefix; forceAddress replaces the conflicting address instead of failing. Then re-sets the
+/// bridge MAC to itself: otherwise the kernel gives the bridge the lowest port MAC, which
+/// changes as pods come and go.
+fn ensure_addr(host: &Handle, link: &Link, gw: &IpNetwork, force: bool) -> Result<()> {
+    let name = &link.name;
+    let v4 = gw.is_ipv4();
+    let addrs = host
+        .addrs(Some(link.index), Some(v4))
+        .map_err(nl("could not get list of IP addresses"))?;
+    for a in addrs {
+        if a.net == *gw {
+            return Ok(());
+        }
+        let overlaps = a.net.contains(gw.ip()) || gw.contains(a.net.ip());
+        if v4 || overlaps {
+            if !force {
+                return Err(CniError::InvalidConfig(format!(
+                    "{name:?} already has an IP address different from {gw}"
+                )));
+            }
+            host.addr_del(link.index, a.net).map_err(nl(format!(
+                "could not remove IP address from {name:?}"
+            )))?;
+        }
+    }
+    match host.addr_add(link.index, *gw) {
+        Ok(()) | Err(NlError::Exists(_)) => {}
+        Err(e) => {
+            return Err(CniError::Internal(format!(
+                "could not add IP address to {name:?}: {e}"
+            )))
+        }
+    }
+    let now = host
+        .link_by_index(link.index)
+        .map_err(nl(format!("could not lookup {name:?}")))?;
+    host.link_set_mac(link.index, now.mac)
+        .map_err(nl("could not set bridge's mac"))
+}
+
+/// `<bridge>.<vlan>`: a host-side veth whose other end is a bridge port in that VLAN; the
+/// gateway address goes there so the VLAN's pods can reach it.
+fn ensure_vlan_interface(
+    host: &Handle,
+    br: &Link,
+    conf: &BridgeConf,
+    undo: &mut Undo,
+) -> Result<Link> {
+    let name = format!("{}.{}", br.name, conf.vlan);
+    if let Some(l) = host.link_by_name(&name).map_err(nl(format!("failed to find interface {name:?}")))? {
+        return Ok(l);
+    }
+    let here = Netns::current().map_err(nl("failed to find host namespace"))?;
+    let port_name = create_veth(host, &here, &name, Some(br.mtu), None)?;
+    let port = host
+        .link_by_name(&port_name)
+        .map_err(nl(format!("failed to lookup {port_name:?}")))?
+        .ok_or_else(|| CniError::Internal(format!("failed to lookup {port_name:?}")))?;
+    {
+        let idx = port.index;
+        undo.push("delete vlan gateway veth", move || {
+            let h = Handle::new().map_err(|e| e.to_string())?;
+            h.link_del(idx).or_else(|e| match e {
+                NlError::NotFound(_) => Ok(()),
+                e => Err(e.to_string()),
+            })
+        });
+    }
+    plug_port(host, &port, br, false, false, conf)?;
+    host.link_set_up(port.index)
+        .map_err(nl(format!("failed to up {port_name:?}")))?;
+    let gw_if = host
+        .link_by_name(&name)
+        .map_err(nl(format!("failed to lookup {name:?}")))?
+        .ok_or_else(|| CniError::Internal(format!("failed to lookup {name:?}")))?;
+    host.link_set_up(gw_if.index)
+        .map_err(nl(format!("failed to up {name:?}")))?;
+    Ok(gw_if)
+}
+
+fn setup_masq(conf: &BridgeConf, args: &CmdArgs, result: &CniResult, undo: &mut Undo) -> Result<()> {
+    let ips: Vec<IpNetwork> = result.ips.iter().map(|i| i.address).collect();
+    let backend = weft_firewall::select_backend(conf.ip_masq_backend.as_deref())
+        .map_err(|e| CniError::Internal(e.to_string()))?;
+    {
+        let (ips, net, ifn, cid) = (
+            ips.clone(),
+            conf.name.clone(),
+            args.ifname.clone(),
+            args.container_id.clone(),
+        );
+        undo.push("remove ipMasq rules", move || {
+            weft_firewall::teardown_ipmasq(&ips, &net, &ifn, &cid).map_err(|e| e.to_string())
+        });
+    }
+    weft_firewall::setup_ipmasq(backend, &ips, &conf.name, &args.ifname, &args.container_id)
+        .map_err(|e| CniError::Internal(format!("failed to set up ipMasq: {e}")))
+}
+
+/// Polls the host veth until its operstate is UP. Go sleeps 0, 50, 500, 1000, 1000 ms; the
+/// kernel signals carrier on a veth almost at once, so poll finely first and keep Go's bound.
+fn wait_port_up(host: &Handle, index: u32, name: &str) -> Result<Link> {
+    let start = Instant::now();
+    let limit = Duration::from_millis(2550);
+    let mut pause = Duration::from_micros(200);
+    loop {
+        let l = host
+            .link_by_index(index)
+            .map_err(nl(format!("failed to lookup {name:?}")))?;
+        if l.oper_up {
+            return Ok(l);
+        }
+        if start.elapsed() >= limit {
+            return Err(CniError::Internal(format!(
+                "bridge port in error state: {}",
+                l.oper_state_name()
+            )));
+        }
+        sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(100));
+    }
+}

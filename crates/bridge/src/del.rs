@@ -1,0 +1,208 @@
+//! DEL, GC and STATUS.
+//!
+//! DEL is idempotent and best effort: it succeeds with an empty or vanished netns, without
+//! prevResult, and twice; it keeps cleaning past errors and reports the first one at the end.
+//! Unlike Go (plugins#810) it removes the masquerade rules even when the netns is gone, using
+//! prevResult's addresses and, failing those, the per-container chain name and comment.
+
+use ipnetwork::IpNetwork;
+use serde_json::Value;
+use weft_cni_core::{exec_plugin, CmdArgs, CniError, CniResult, Command, Result};
+use weft_netlink::{Handle, Netns, NlError};
+
+use crate::config::{self, BridgeConf};
+use crate::spoofcheck;
+
+pub fn cmd_del(args: &CmdArgs) -> Result<()> {
+    let conf = config::load(&args.stdin, &args.args)?;
+    let mut errors: Vec<CniError> = Vec::new();
+    let mut ips = prev_result_ips(&conf, &args.ifname);
+
+    if !args.netns.is_empty() {
+        match remove_container_link(&args.netns, &args.ifname) {
+            Ok(addrs) => ips.extend(addrs),
+            Err(e) => errors.push(e),
+        }
+    }
+
+    if let Some(ipam_type) = &conf.ipam_type {
+        if let Err(e) = exec_plugin(ipam_type, Command::Del, &args.stdin, args) {
+            errors.push(e);
+        }
+    }
+
+    if conf.mac_spoof_chk {
+        if let Err(e) = spoofcheck::teardown(&args.container_id, &args.ifname) {
+            eprintln!("bridge: {e}");
+        }
+    }
+
+    if conf.is_layer3() && conf.ip_masq {
+        ips.sort_by_key(|n| n.to_string());
+        ips.dedup();
+        if let Err(e) =
+            weft_firewall::teardown_ipmasq(&ips, &conf.name, &args.ifname, &args.container_id)
+        {
+            errors.push(CniError::Internal(format!("failed to tear down ipMasq: {e}")));
+        }
+    }
+
+    match errors.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Deletes the pod end of the veth (the kernel removes the host end with it) and returns the
+/// global unicast addresses it had. A vanished netns, a path that is no longer a netns (a
+/// reboot or a runtime that already cleaned up), or a missing link are all "already gone".
+fn remove_container_link(netns_path: &str, ifname: &str) -> Result<Vec<IpNetwork>> {
+    let netns = match Netns::open(netns_path) {
+        Ok(ns) => ns,
+        Err(NlError::NotFound(_)) => return Ok(Vec::new()),
+        Err(NlError::NotNetns(_)) => {
+            eprintln!("bridge: DEL: {netns_path:?} is not a network namespace; treating it as gone");
+            return Ok(Vec::new());
+        }
+        Err(e) => {
+            return Err(CniError::Internal(format!(
+                "failed to open netns {netns_path:?}: {e}"
+            )))
+        }
+    };
+    let h = Handle::for_netns(&netns)
+        .map_err(|e| CniError::Internal(format!("failed to open netlink in {netns_path:?}: {e}")))?;
+    let Some(link) = h
+        .link_by_name(ifname)
+        .map_err(|e| CniError::Internal(format!("failed to lookup {ifname:?}: {e}")))?
+    else {
+        return Ok(Vec::new());
+    };
+    let addrs: Vec<IpNetwork> = h
+        .addrs(Some(link.index), None)
+        .map(|a| a.into_iter().map(|a| a.net).filter(is_global_unicast).collect())
+        .unwrap_or_default();
+    match h.link_del(link.index) {
+        Ok(()) | Err(NlError::NotFound(_)) => Ok(addrs),
+        Err(e) => Err(CniError::Internal(format!(
+            "failed to delete {ifname:?}: {e}"
+        ))),
+    }
+}
+
+fn is_global_unicast(n: &IpNetwork) -> bool {
+    match n.ip() {
+        std::net::IpAddr::V4(a) => {
+            !(a.is_loopback() || a.is_link_local() || a.is_multicast() || a.is_unspecified()
+                || a.is_broadcast())
+        }
+        std::net::IpAddr::V6(a) => {
+            !(a.is_loopback()
+                || a.is_multicast()
+                || a.is_unspecified()
+                || (a.segments()[0] & 0xffc0) == 0xfe80)
+        }
+    }
+}
+
+/// The addresses prevResult gave our pod interface (those whose interface index names
+/// `ifname` in a sandbox, or carry no index at all).
+fn prev_result_ips(conf: &BridgeConf, ifname: &str) -> Vec<IpNetwork> {
+    let Some(prev) = &conf.prev_result else {
+        return Vec::new();
+    };
+    let Ok(res) = CniResult::parse(prev) else {
+        eprintln!("bridge: DEL: ignoring an unparsable prevResult");
+        return Vec::new();
+    };
+    res.ips
+        .iter()
+        .filter(|ip| match ip.interface {
+            None => true,
+            Some(i) => res
+                .interfaces
+                .get(i)
+                .map(|intf| intf.name == ifname && !intf.sandbox.is_empty())
+                .unwrap_or(false),
+        })
+        .map(|ip| ip.address)
+        .collect()
+}
+
+/// The `(containerID, ifname)` pairs of `cni.dev/valid-attachments`.
+pub fn valid_attachments(stdin: &[u8]) -> Result<Vec<(String, String)>> {
+    let v: Value = serde_json::from_slice(stdin)
+        .map_err(|e| CniError::Decode(format!("failed to load netconf: {e}")))?;
+    let mut out = Vec::new();
+    if let Some(list) = v.get("cni.dev/valid-attachments") {
+        let items = list.as_array().ok_or_else(|| {
+            CniError::InvalidConfig("\"cni.dev/valid-attachments\" must be a list".into())
+        })?;
+        for item in items {
+            let cid = item.get("containerID").and_then(Value::as_str);
+            let ifn = item.get("ifname").and_then(Value::as_str);
+            match (cid, ifn) {
+                (Some(c), Some(i)) => out.push((c.to_string(), i.to_string())),
+                _ => {
+                    return Err(CniError::InvalidConfig(format!(
+                        "invalid entry in \"cni.dev/valid-attachments\": {item}"
+                    )))
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// GC (CNI 1.1; Go's bridge has none): forwards to IPAM, then removes the masquerade rules of
+/// this network that belong to no valid attachment. Keeps going past errors.
+pub fn cmd_gc(args: &CmdArgs) -> Result<()> {
+    let conf = config::load(&args.stdin, &args.args)?;
+    let valid = valid_attachments(&args.stdin)?;
+    let mut first: Option<CniError> = None;
+    if let Some(ipam_type) = &conf.ipam_type {
+        if let Err(e) = exec_plugin(ipam_type, Command::Gc, &args.stdin, args) {
+            first.get_or_insert(e);
+        }
+    }
+    if let Err(e) = weft_firewall::gc_ipmasq(&conf.name, &valid) {
+        first.get_or_insert(CniError::Internal(format!("failed to collect ipMasq rules: {e}")));
+    }
+    first.map_or(Ok(()), Err)
+}
+
+/// STATUS is delegated to IPAM, as in Go v1.6+.
+pub fn cmd_status(args: &CmdArgs) -> Result<()> {
+    let conf = config::load(&args.stdin, &args.args)?;
+    if let Some(ipam_type) = &conf.ipam_type {
+        exec_plugin(ipam_type, Command::Status, &args.stdin, args)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attachments() {
+        let s = br#"{"name":"n","cni.dev/valid-attachments":[{"containerID":"a","ifname":"eth0"}]}"#;
+        assert_eq!(valid_attachments(s).unwrap(), vec![("a".into(), "eth0".into())]);
+        assert!(valid_attachments(br#"{"cni.dev/valid-attachments":[{"x":1}]}"#).is_err());
+        assert!(valid_attachments(br#"{"name":"n"}"#).unwrap().is_empty());
+    }
+
+    #[test]
+    fn prev_ips_only_for_our_interface() {
+        let conf = config::load(
+            br#"{"name":"n","prevResult":{"cniVersion":"1.0.0",
+                "interfaces":[{"name":"cni0"},{"name":"veth1"},{"name":"eth0","sandbox":"/x"}],
+                "ips":[{"interface":2,"address":"10.1.2.3/24"},{"interface":0,"address":"10.9.9.9/24"}]}}"#,
+            "",
+        )
+        .unwrap();
+        let ips = prev_result_ips(&conf, "eth0");
+        assert_eq!(ips.len(), 1);
+        assert_eq!(ips[0].to_string(), "10.1.2.3/24");
+    }
+}

@@ -1,0 +1,174 @@
+//! macspoofchk: nftables rules on the bridge that drop frames from the host veth whose source
+//! MAC is not the container's. Same table, chains and comments as Go's pkg/link/spoofcheck.go,
+//! so either implementation can tear down what the other set up:
+//!
+//! ```text
+//! table bridge nat
+//!   chain PREROUTING (filter, prerouting, -300, accept): iifname <veth> jump cni-br-iface-<ref>
+//!   chain cni-br-iface-<ref>:     jump cni-br-iface-<ref>-mac
+//!   chain cni-br-iface-<ref>-mac: ether saddr <mac> return; drop
+//! ```
+//! with every rule commented `macspoofchk-<ref>` and `<ref>` = `<containerID>-<ifname>`.
+//!
+//! We feed nft JSON (`nft -j -f -`), never nft syntax, so no container-supplied string is
+//! ever parsed as a rule.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use serde_json::{json, Value};
+
+const TABLE: &str = "nat";
+const BASE_CHAIN: &str = "PREROUTING";
+
+fn ref_id(container_id: &str, ifname: &str) -> String {
+    format!("{container_id}-{ifname}")
+}
+
+fn iface_chain(refid: &str) -> String {
+    format!("cni-br-iface-{refid}")
+}
+
+fn comment(refid: &str) -> String {
+    format!("macspoofchk-{refid}")
+}
+
+fn rule(chain: &str, expr: Value, refid: &str) -> Value {
+    json!({"add": {"rule": {"family": "bridge", "table": TABLE, "chain": chain,
+        "expr": expr, "comment": comment(refid)}}})
+}
+
+/// The nft JSON batch that installs the rules (one transaction: declare, flush, add).
+pub fn setup_batch(container_id: &str, ifname: &str, host_veth: &str, mac: &str) -> Value {
+    let refid = ref_id(container_id, ifname);
+    let ifc = iface_chain(&refid);
+    let macc = format!("{ifc}-mac");
+    let chain = |name: &str| json!({"add": {"chain": {"family": "bridge", "table": TABLE, "name": name}}});
+    let flush = |name: &str| json!({"flush": {"chain": {"family": "bridge", "table": TABLE, "name": name}}});
+    json!({"nftables": [
+        {"add": {"table": {"family": "bridge", "name": TABLE}}},
+        {"add": {"chain": {"family": "bridge", "table": TABLE, "name": BASE_CHAIN,
+            "type": "filter", "hook": "prerouting", "prio": -300, "policy": "accept"}}},
+        chain(&ifc),
+        chain(&macc),
+        flush(&ifc),
+        flush(&macc),
+        rule(BASE_CHAIN, json!([
+            {"match": {"op": "==", "left": {"meta": {"key": "iifname"}}, "right": host_veth}},
+            {"jump": {"target": ifc}}]), &refid),
+        rule(&ifc, json!([{"jump": {"target": macc}}]), &refid),
+        rule(&macc, json!([
+            {"match": {"op": "==", "left": {"payload": {"protocol": "ether", "field": "saddr"}}, "right": mac}},
+            {"return": null}]), &refid),
+        rule(&macc, json!([{"drop": null}]), &refid),
+    ]})
+}
+
+fn nft_apply(batch: &Value) -> Result<(), String> {
+    let mut child = Command::new("nft")
+        .args(["-j", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("failed to run nft: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(batch.to_string().as_bytes())
+            .map_err(|e| format!("failed to write to nft: {e}"))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("failed to wait for nft: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "nft -j -f - failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+pub fn setup(container_id: &str, ifname: &str, host_veth: &str, mac: &str) -> Result<(), String> {
+    nft_apply(&setup_batch(container_id, ifname, host_veth, mac))
+        .map_err(|e| format!("failed to setup spoof-check: {e}"))
+}
+
+/// Handles of the base-chain rules that carry this attachment's comment.
+fn base_rule_handles(listing: &Value, want_comment: &str) -> Vec<u64> {
+    let Some(items) = listing.get("nftables").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|i| i.get("rule"))
+        .filter(|r| r.get("comment").and_then(Value::as_str) == Some(want_comment))
+        .filter_map(|r| r.get("handle").and_then(Value::as_u64))
+        .collect()
+}
+
+/// Removes the jump rule and both per-attachment chains. Best effort: a missing table or chain
+/// is success, so DEL stays idempotent.
+pub fn teardown(container_id: &str, ifname: &str) -> Result<(), String> {
+    let refid = ref_id(container_id, ifname);
+    let ifc = iface_chain(&refid);
+    let listing = Command::new("nft")
+        .args(["-j", "list", "chain", "bridge", TABLE, BASE_CHAIN])
+        .stderr(Stdio::null())
+        .output();
+    let mut cmds = Vec::new();
+    if let Ok(out) = listing {
+        if out.status.success() {
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+            for h in base_rule_handles(&v, &comment(&refid)) {
+                cmds.push(json!({"delete": {"rule": {"family": "bridge", "table": TABLE,
+                    "chain": BASE_CHAIN, "handle": h}}}));
+            }
+        } else {
+            // No table or base chain: nothing of ours can exist.
+            return Ok(());
+        }
+    }
+    for name in [format!("{ifc}-mac"), ifc.clone()] {
+        // Chains that don't exist make the whole batch fail, so probe each first.
+        let exists = Command::new("nft")
+            .args(["list", "chain", "bridge", TABLE, &name])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if exists {
+            cmds.push(json!({"flush": {"chain": {"family": "bridge", "table": TABLE, "name": name}}}));
+            cmds.push(json!({"delete": {"chain": {"family": "bridge", "table": TABLE, "name": name}}}));
+        }
+    }
+    if cmds.is_empty() {
+        return Ok(());
+    }
+    nft_apply(&json!({ "nftables": cmds })).map_err(|e| format!("failed to teardown spoof-check: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_shape() {
+        let b = setup_batch("cid", "eth0", "veth1234abcd", "02:00:00:00:00:01");
+        let s = b.to_string();
+        assert!(s.contains("\"cni-br-iface-cid-eth0-mac\""));
+        assert!(s.contains("\"macspoofchk-cid-eth0\""));
+        assert!(s.contains("\"prio\":-300"));
+        assert_eq!(b["nftables"].as_array().unwrap().len(), 10);
+    }
+
+    #[test]
+    fn finds_handles_by_comment() {
+        let v = json!({"nftables":[{"metainfo":{}},{"chain":{}},
+            {"rule":{"handle":4,"comment":"macspoofchk-a-eth0"}},
+            {"rule":{"handle":5,"comment":"macspoofchk-b-eth0"}}]});
+        assert_eq!(base_rule_handles(&v, "macspoofchk-a-eth0"), vec![4]);
+    }
+}

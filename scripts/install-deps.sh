@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian packages weft's build, tests and demo need (idempotent).
+# Go reference plugins (containernetworking-plugins) are only used for side-by-side and interop tests.
+set -euo pipefail
+pkgs=(iproute2 iptables nftables iputils-ping jq conntrack procps kmod util-linux
+      containernetworking-plugins protobuf-compiler etcd-server etcd-client)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "install-deps: cargo not found; install a Rust toolchain (rustup) first" >&2
+  exit 1
+fi
