@@ -7,7 +7,7 @@
 //! in `extra` and printed after the known fields, so a prevResult passes
 //! through unchanged.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
@@ -605,11 +605,6 @@ impl CniResult {
     /// The first IPv4 address, if any (handy for IPAM callers).
     pub fn first_ipv4(&self) -> Option<&IpConfig> {
         self.ips.iter().find(|i| i.address.is_ipv4())
-    }
-
-    /// True when the address is IPv4 (after Go's IPv4-mapped normalisation).
-    pub fn is_v4(ip: &IpAddr) -> bool {
-        matches!(unmap(*ip), IpAddr::V4(_)) && *ip != IpAddr::V4(Ipv4Addr::UNSPECIFIED) || ip.is_ipv4()
     }
 }
 
