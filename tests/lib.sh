@@ -17,6 +17,7 @@
 TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$TESTS_DIR/.." && pwd)
 
+export LC_ALL=C
 PLUGINS=${PLUGINS:-weft}
 WEFT_BIN=${WEFT_BIN:-target/release}
 case $WEFT_BIN in /*) ;; *) WEFT_BIN=$REPO_ROOT/$WEFT_BIN ;; esac
@@ -57,7 +58,7 @@ fail() {
 	log "FAIL: $*"
 	local i
 	for ((i = 1; i < ${#FUNCNAME[@]} - 1; i++)); do
-		log "  at ${FUNCNAME[i]} (${BASH_SOURCE[i + 1]##*/}:${BASH_LINENO[i]})"
+		log "  ${FUNCNAME[i]} called from ${BASH_SOURCE[i + 1]##*/}:${BASH_LINENO[i]}"
 	done
 	exit 1
 }
@@ -68,8 +69,9 @@ skip() {
 }
 
 # Tests whose behaviour deliberately differs from (improves on) Go 1.1.1.
+# FORCE_WEFT_ONLY=1 runs them anyway (to see them fail against Go).
 weft_only() {
-	[[ $PLUGINS == weft ]] || skip "weft-only: $*"
+	[[ $PLUGINS == weft || ${FORCE_WEFT_ONLY:-0} == 1 ]] || skip "weft-only: $*"
 }
 
 is_weft() { [[ $PLUGINS == weft ]]; }
@@ -174,9 +176,10 @@ CALL_N=0
 cni_call() {
 	local cmd=$1 conf=$2 cid=$3 ifn=$4 netns=$5
 	shift 5
-	local type
-	type=$(jq -r '.type // empty' <<<"$conf" 2>/dev/null)
-	[[ -n $type ]] || type=${CNI_TYPE:-bridge}
+	# the binary: $CNI_TYPE if set, else the conf's "type", else bridge
+	local type=${CNI_TYPE:-}
+	[[ -n $type ]] || type=$(jq -r '.type // empty' <<<"$conf" 2>/dev/null | head -n1)
+	[[ -n $type ]] || type=bridge
 	local -A env=(
 		[PATH]=/usr/sbin:/usr/bin:/sbin:/bin
 		[CNI_COMMAND]=$cmd [CNI_CONTAINERID]=$cid [CNI_NETNS]=$netns
@@ -192,11 +195,14 @@ cni_call() {
 	local envv=() k
 	for k in "${!env[@]}"; do envv+=("$k=${env[$k]}"); done
 	CALL_N=$((CALL_N + 1))
-	OUTF=$T/out.$CALL_N
-	ERRF=$T/err.$CALL_N
-	printf '%s' "$conf" >"$T/in.$CALL_N"
+	[[ -x $MAIN_DIR/$type ]] || fail "plugin binary $MAIN_DIR/$type not found (weft: cargo build --release -p $type)"
+	# BASHPID: calls may run in parallel subshells
+	local tag=$BASHPID.$CALL_N
+	OUTF=$T/out.$tag
+	ERRF=$T/err.$tag
+	printf '%s' "$conf" >"$T/in.$tag"
 	ip netns exec "$NODE" env -i "${envv[@]}" "$MAIN_DIR/$type" \
-		<"$T/in.$CALL_N" >"$OUTF" 2>"$ERRF"
+		<"$T/in.$tag" >"$OUTF" 2>"$ERRF"
 	RC=$?
 	OUT=$(cat "$OUTF")
 	log "--- $cmd $type cid=$cid if=$ifn netns=$netns $* -> rc=$RC"
@@ -317,7 +323,7 @@ snapshot() {
 # nft rules only (table/chain skeletons may legitimately appear on listing).
 nft_rules() {
 	in_node nft list ruleset 2>/dev/null |
-		grep -vE '^\s*(table|chain|type|policy|\}|$)' | sed 's/^\s*//' | sort
+		grep -vE '^\s*(table|chain|type|policy|comment|\}|$)' | sed 's/^\s*//' | sort
 }
 
 assert_unchanged() { # SNAPSHOT [WHAT]
@@ -371,6 +377,18 @@ wait_no_tentative() {
 	done
 	fail "addresses in ${ns##*/} still tentative"
 }
+
+# Go's utils.FormatChainName: "CNI-" + hex(sha512(name+id)), 28 chars.
+chain_name() { printf 'CNI-%s' "$(printf '%s' "$1$2" | sha512sum | cut -c1-24)"; }
+# Go's utils.FormatComment for ipMasq rules, as iptables-save prints it.
+masq_comment() { printf '"name: \\"%s\\" id: \\"%s\\""' "$1" "$2"; }
+# nft ipMasq comment prefix: hash16(net) "-" hash16(ifname:cid)
+sha16() { printf '%s' "$1" | sha512sum | cut -c1-16; }
+nft_masq_comment() { printf '%s-%s, net: %s, if: %s, id: %s' "$(sha16 "$1")" "$(sha16 "$2:$3")" "$1" "$2" "$3"; }
+
+# Rules of the nat table (iptables-save -A lines) in the node netns.
+nat_rules() { in_node iptables-save -t nat 2>/dev/null | grep '^-A' ; }
+nat6_rules() { in_node ip6tables-save -t nat 2>/dev/null | grep '^-A' ; }
 
 # Container id helper: address of the pod's eth0 from a result.
 result_ip4() { jq -r '[.ips[] | select(.address | contains(".")) | .address][0] | split("/")[0]' <<<"${1-$OUT}"; }

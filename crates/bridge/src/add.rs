@@ -7,10 +7,14 @@ use std::time::{Duration, Instant};
 use ipnetwork::IpNetwork;
 use serde_json::Value;
 use weft_cni_core::{exec_plugin, CmdArgs, CniError, CniResult, Command, Interface, Result, Route};
-use weft_netlink::{sysctl_get, sysctl_set, Handle, Link, Netns, NlError, Route as NlRoute};
+use weft_netlink::{
+    sysctl_get, sysctl_set, Family, Handle, Link, Netns, NlError, Route as NlRoute,
+};
 
 use crate::config::{self, format_mac, BridgeConf};
-use crate::netutil::{default_net, gateway_of, nl, open_netns, random_veth_name, same_family, Undo};
+use crate::netutil::{
+    default_net, find_link, gateway_of, nl, open_netns, random_veth_name, same_family, Undo,
+};
 use crate::spoofcheck;
 
 /// How many random veth names to try before giving up (as Go).
@@ -42,7 +46,9 @@ pub fn cmd_add(args: &CmdArgs) -> Result<Value> {
         spoofcheck::setup(&args.container_id, &args.ifname, &host_veth.name, &cont_mac)
             .map_err(CniError::Internal)?;
         let (cid, ifn) = (args.container_id.clone(), args.ifname.clone());
-        undo.push("remove macspoofchk rules", move || spoofcheck::teardown(&cid, &ifn));
+        undo.push("remove macspoofchk rules", move || {
+            spoofcheck::teardown(&cid, &ifn)
+        });
     }
 
     if let Some(ipam_type) = &conf.ipam_type {
@@ -61,7 +67,9 @@ pub fn cmd_add(args: &CmdArgs) -> Result<Value> {
         result.routes = ipam.routes;
         result.dns = ipam.dns;
         if result.ips.is_empty() {
-            return Err(CniError::Internal("IPAM plugin returned missing IP config".into()));
+            return Err(CniError::Internal(
+                "IPAM plugin returned missing IP config".into(),
+            ));
         }
         let gateways = calc_gateways(&mut result, &conf);
         configure_container(&cont, &netns, cont_link.index, args, &conf, &result)?;
@@ -120,17 +128,16 @@ fn ensure_bridge(host: &Handle, conf: &BridgeConf) -> Result<Link> {
     let name = &conf.bridge;
     let wrap = |e: String| CniError::Internal(format!("failed to create bridge {name:?}: {e}"));
     match host.bridge_create(name, conf.mtu, conf.vlan_filtering()) {
-        Ok(()) | Err(NlError::Exists(_)) => {}
+        Ok(_) | Err(NlError::Exists(_)) => {}
         Err(e) => return Err(wrap(format!("could not add {name:?}: {e}"))),
     }
-    let br = bridge_by_name(host, name)
-        .map_err(|e| match e {
-            // An existing link of another type is a configuration conflict, not an internal error.
-            CniError::InvalidConfig(m) => CniError::InvalidConfig(format!(
-                "failed to create bridge {name:?}: {m}"
-            )),
-            other => other,
-        })?;
+    let br = bridge_by_name(host, name).map_err(|e| match e {
+        // An existing link of another type is a configuration conflict, not an internal error.
+        CniError::InvalidConfig(m) => {
+            CniError::InvalidConfig(format!("failed to create bridge {name:?}: {m}"))
+        }
+        other => other,
+    })?;
     if conf.vlan_filtering() {
         host.bridge_set_vlan_filtering(br.index, true)
             .map_err(|e| wrap(format!("could not enable vlan_filtering: {e}")))?;
@@ -142,7 +149,8 @@ fn ensure_bridge(host: &Handle, conf: &BridgeConf) -> Result<Link> {
     // We own the routes of this interface.
     let _ = sysctl_set(&format!("net/ipv6/conf/{name}/accept_ra"), "0");
     if !br.up {
-        host.link_set_up(br.index).map_err(|e| wrap(e.to_string()))?;
+        host.link_set_up(br.index)
+            .map_err(|e| wrap(e.to_string()))?;
     }
     Ok(br)
 }
@@ -150,8 +158,7 @@ fn ensure_bridge(host: &Handle, conf: &BridgeConf) -> Result<Link> {
 pub fn bridge_by_name(host: &Handle, name: &str) -> Result<Link> {
     let link = host
         .link_by_name(name)
-        .map_err(nl(format!("could not lookup {name:?}")))?
-        .ok_or_else(|| CniError::Internal(format!("could not lookup {name:?}: Link not found")))?;
+        .map_err(nl(format!("could not lookup {name:?}")))?;
     if link.kind.as_deref() != Some("bridge") {
         return Err(CniError::InvalidConfig(format!(
             "{name:?} already exists but is not a bridge"
@@ -172,8 +179,7 @@ fn setup_veth(
     undo: &mut Undo,
 ) -> Result<(Link, Link)> {
     let ifname = &args.ifname;
-    if cont
-        .link_by_name(ifname)
+    if find_link(cont, ifname)
         .map_err(nl(format!("failed to lookup {ifname:?}")))?
         .is_some()
     {
@@ -184,8 +190,7 @@ fn setup_veth(
     let host_name = create_veth(host, netns, ifname, conf.mtu, conf.mac)?;
     let host_veth = host
         .link_by_name(&host_name)
-        .map_err(nl(format!("failed to lookup {host_name:?}")))?
-        .ok_or_else(|| CniError::Internal(format!("failed to lookup {host_name:?}: Link not found")))?;
+        .map_err(nl(format!("failed to lookup {host_name:?}")))?;
     {
         // Deleting either end destroys the pair.
         let idx = host_veth.index;
@@ -199,16 +204,19 @@ fn setup_veth(
     }
     let cont_link = cont
         .link_by_name(ifname)
-        .map_err(nl(format!("failed to lookup {ifname:?}")))?
-        .ok_or_else(|| CniError::Internal(format!("failed to lookup {ifname:?} in the pod netns")))?;
+        .map_err(nl(format!("failed to lookup {ifname:?} in the pod netns")))?;
 
-    plug_port(host, &host_veth, br, conf.hairpin_mode, conf.port_isolation, conf)?;
+    plug_port(
+        host,
+        &host_veth,
+        br,
+        conf.hairpin_mode,
+        conf.port_isolation,
+        conf,
+    )?;
     host.link_set_up(host_veth.index)
         .map_err(nl(format!("failed to set {host_name:?} up")))?;
     let _ = sysctl_set(&format!("net/ipv6/conf/{host_name}/accept_ra"), "0");
-    if !conf.disable_container_interface && !conf.is_layer3() {
-        // Layer 3 brings the pod end up after addressing; layer 2 right here (see cmd_add).
-    }
     Ok((host_veth, cont_link))
 }
 
@@ -222,20 +230,16 @@ fn create_veth(
     for _ in 0..VETH_NAME_TRIES {
         let name = random_veth_name();
         match host.veth_create(&name, ifname, netns, mtu, mac) {
-            Ok(()) => return Ok(name),
+            Ok(_) => return Ok(name),
             // Either the random host name collided or the pod name appeared meanwhile.
             Err(NlError::Exists(_)) => {
-                if host.link_by_name(&name).ok().flatten().is_none() {
+                if find_link(host, &name).ok().flatten().is_none() {
                     return Err(CniError::InvalidConfig(format!(
                         "container veth name provided ({ifname}) already exists"
                     )));
                 }
             }
-            Err(e) => {
-                return Err(CniError::Internal(format!(
-                    "failed to make veth pair: {e}"
-                )))
-            }
+            Err(e) => return Err(CniError::Internal(format!("failed to make veth pair: {e}"))),
         }
     }
     Err(CniError::Internal(format!(
@@ -266,18 +270,23 @@ fn plug_port(
             .bridge_vlans(port.index)
             .map_err(nl(format!("failed to list vlans on interface {name:?}")))?
         {
-            host.bridge_vlan_del(port.index, vid).map_err(nl(format!(
-                "failed to remove default vlan on interface {name:?}"
-            )))?;
+            host.bridge_vlan_del(port.index, vid.vid)
+                .map_err(nl(format!(
+                    "failed to remove default vlan on interface {name:?}"
+                )))?;
         }
     }
     if conf.vlan != 0 {
         host.bridge_vlan_add(port.index, conf.vlan, true, true)
-            .map_err(nl(format!("failed to setup vlan tag on interface {name:?}")))?;
+            .map_err(nl(format!(
+                "failed to setup vlan tag on interface {name:?}"
+            )))?;
     }
     for &vid in &conf.vlan_trunk {
         host.bridge_vlan_add(port.index, vid, false, false)
-            .map_err(nl(format!("failed to setup vlan tag on interface {name:?}")))?;
+            .map_err(nl(format!(
+                "failed to setup vlan tag on interface {name:?}"
+            )))?;
     }
     Ok(())
 }
@@ -300,10 +309,7 @@ fn calc_gateways(result: &mut CniResult, conf: &BridgeConf) -> Vec<IpNetwork> {
         let fam = usize::from(!v4);
         if conf.is_default_gateway && !default_found[fam] {
             let dn = default_net(v4);
-            default_found[fam] = result
-                .routes
-                .iter()
-                .any(|r| r.gw.is_some() && r.dst == dn);
+            default_found[fam] = result.routes.iter().any(|r| r.gw.is_some() && r.dst == dn);
             if !default_found[fam] {
                 result.routes.push(Route {
                     dst: dn,
@@ -363,7 +369,6 @@ fn configure_container(
     for r in &result.routes {
         let gw = r.gw.or(if r.dst.is_ipv4() { v4gw } else { v6gw });
         let route = NlRoute {
-            dst: r.dst,
             gw: gw.filter(|g| same_family(g, &r.dst.ip())),
             oif: Some(index),
             table: r.table,
@@ -371,15 +376,18 @@ fn configure_container(
             scope: r.scope,
             mtu: (r.mtu != 0).then_some(r.mtu),
             advmss: (r.advmss != 0).then_some(r.advmss),
-            ..Default::default()
+            ..NlRoute::new(r.dst)
         };
         match cont.route_add(&route) {
             Ok(()) => {}
             // Same destination already present: add this gateway as another ECMP next hop.
-            Err(NlError::Exists(_)) => cont.route_append(&route).or_else(|e| match e {
-                NlError::Exists(_) => Ok(()),
-                e => Err(e),
-            }).map_err(|e| route_err(r, gw, ifname, e))?,
+            Err(NlError::Exists(_)) => cont
+                .route_append(&route)
+                .or_else(|e| match e {
+                    NlError::Exists(_) => Ok(()),
+                    e => Err(e),
+                })
+                .map_err(|e| route_err(r, gw, ifname, e))?,
             Err(e) => return Err(route_err(r, gw, ifname, e)),
         }
     }
@@ -428,7 +436,7 @@ fn container_sysctls(ifname: &str, has_v6: bool, enable_dad: bool) -> Result<()>
 fn settle_addresses(cont: &Handle, index: u32, limit: Duration) {
     let start = Instant::now();
     while start.elapsed() < limit {
-        match cont.addrs(Some(index), Some(false)) {
+        match cont.addrs(Some(index), Family::V6) {
             Ok(addrs) if addrs.iter().all(|a| !a.tentative) => return,
             Ok(_) => sleep(Duration::from_millis(20)),
             Err(_) => return,
@@ -446,8 +454,9 @@ fn setup_gateways(
     undo: &mut Undo,
 ) -> Result<()> {
     let target = if conf.vlan != 0 && !gws.is_empty() {
-        let vif = ensure_vlan_interface(host, br, conf, undo)
-            .map_err(|e| CniError::Internal(format!("failed to create vlan interface: {}", e.msg())))?;
+        let vif = ensure_vlan_interface(host, br, conf, undo).map_err(|e| {
+            CniError::Internal(format!("failed to create vlan interface: {}", e.msg()))
+        })?;
         result.interfaces.push(iface(&vif.name, &vif.mac, ""));
         vif
     } else {
@@ -466,7 +475,10 @@ fn setup_gateways(
             }
         })?;
     }
-    for (v4, key) in [(true, "net/ipv4/ip_forward"), (false, "net/ipv6/conf/all/forwarding")] {
+    for (v4, key) in [
+        (true, "net/ipv4/ip_forward"),
+        (false, "net/ipv6/conf/all/forwarding"),
+    ] {
         if gws.iter().any(|g| g.is_ipv4() == v4) {
             enable_forward(key)?;
         }
@@ -490,7 +502,7 @@ fn ensure_addr(host: &Handle, link: &Link, gw: &IpNetwork, force: bool) -> Resul
     let name = &link.name;
     let v4 = gw.is_ipv4();
     let addrs = host
-        .addrs(Some(link.index), Some(v4))
+        .addrs(Some(link.index), if v4 { Family::V4 } else { Family::V6 })
         .map_err(nl("could not get list of IP addresses"))?;
     for a in addrs {
         if a.net == *gw {
@@ -503,9 +515,8 @@ fn ensure_addr(host: &Handle, link: &Link, gw: &IpNetwork, force: bool) -> Resul
                     "{name:?} already has an IP address different from {gw}"
                 )));
             }
-            host.addr_del(link.index, a.net).map_err(nl(format!(
-                "could not remove IP address from {name:?}"
-            )))?;
+            host.addr_del(link.index, a.net)
+                .map_err(nl(format!("could not remove IP address from {name:?}")))?;
         }
     }
     match host.addr_add(link.index, *gw) {
@@ -532,15 +543,16 @@ fn ensure_vlan_interface(
     undo: &mut Undo,
 ) -> Result<Link> {
     let name = format!("{}.{}", br.name, conf.vlan);
-    if let Some(l) = host.link_by_name(&name).map_err(nl(format!("failed to find interface {name:?}")))? {
+    if let Some(l) =
+        find_link(host, &name).map_err(nl(format!("failed to find interface {name:?}")))?
+    {
         return Ok(l);
     }
     let here = Netns::current().map_err(nl("failed to find host namespace"))?;
     let port_name = create_veth(host, &here, &name, Some(br.mtu), None)?;
     let port = host
         .link_by_name(&port_name)
-        .map_err(nl(format!("failed to lookup {port_name:?}")))?
-        .ok_or_else(|| CniError::Internal(format!("failed to lookup {port_name:?}")))?;
+        .map_err(nl(format!("failed to lookup {port_name:?}")))?;
     {
         let idx = port.index;
         undo.push("delete vlan gateway veth", move || {
@@ -556,14 +568,18 @@ fn ensure_vlan_interface(
         .map_err(nl(format!("failed to up {port_name:?}")))?;
     let gw_if = host
         .link_by_name(&name)
-        .map_err(nl(format!("failed to lookup {name:?}")))?
-        .ok_or_else(|| CniError::Internal(format!("failed to lookup {name:?}")))?;
+        .map_err(nl(format!("failed to lookup {name:?}")))?;
     host.link_set_up(gw_if.index)
         .map_err(nl(format!("failed to up {name:?}")))?;
     Ok(gw_if)
 }
 
-fn setup_masq(conf: &BridgeConf, args: &CmdArgs, result: &CniResult, undo: &mut Undo) -> Result<()> {
+fn setup_masq(
+    conf: &BridgeConf,
+    args: &CmdArgs,
+    result: &CniResult,
+    undo: &mut Undo,
+) -> Result<()> {
     let ips: Vec<IpNetwork> = result.ips.iter().map(|i| i.address).collect();
     let backend = weft_firewall::select_backend(conf.ip_masq_backend.as_deref())
         .map_err(|e| CniError::Internal(e.to_string()))?;
@@ -598,7 +614,7 @@ fn wait_port_up(host: &Handle, index: u32, name: &str) -> Result<Link> {
         if start.elapsed() >= limit {
             return Err(CniError::Internal(format!(
                 "bridge port in error state: {}",
-                l.oper_state_name()
+                l.oper_state
             )));
         }
         sleep(pause);

@@ -3,10 +3,10 @@
 //! checked, and a route without a gateway matches the route that ADD installed for it.
 
 use weft_cni_core::{exec_plugin, CmdArgs, CniError, CniResult, Command, Interface, Result};
-use weft_netlink::{Handle, Link};
+use weft_netlink::{Family, Handle, Link};
 
 use crate::config::{self, format_mac};
-use crate::netutil::{nl, open_netns};
+use crate::netutil::{find_link, nl, open_netns};
 
 pub fn cmd_check(args: &CmdArgs) -> Result<()> {
     let conf = config::load(&args.stdin, &args.args)?;
@@ -80,8 +80,7 @@ fn check_bridge(
             intf.name
         )));
     }
-    let link = host
-        .link_by_name(&intf.name)
+    let link = find_link(&host, &intf.name)
         .map_err(nl("lookup bridge"))?
         .ok_or_else(|| CniError::Internal(format!("Interface name {} not found", intf.name)))?;
     if link.kind.as_deref() != Some("bridge") {
@@ -106,8 +105,7 @@ fn check_bridge(
 }
 
 fn check_container_iface(cont: &Handle, intf: &Interface) -> Result<Link> {
-    let link = cont
-        .link_by_name(&intf.name)
+    let link = find_link(cont, &intf.name)
         .map_err(nl("lookup container interface"))?
         .ok_or_else(|| CniError::Internal(format!("Interface name {} not found", intf.name)))?;
     if link.kind.as_deref() != Some("veth") {
@@ -130,7 +128,7 @@ fn check_container_iface(cont: &Handle, intf: &Interface) -> Result<Link> {
 /// True when `intf` is the host veth whose peer is the pod interface and whose master is the
 /// bridge. Interfaces that are not veths, or are someone else's, are skipped (Go does too).
 fn check_host_veth(host: &Handle, intf: &Interface, br: &Link, cont: &Link) -> Result<bool> {
-    let Some(link) = host.link_by_name(&intf.name).map_err(nl("lookup host veth"))? else {
+    let Some(link) = find_link(host, &intf.name).map_err(nl("lookup host veth"))? else {
         return Err(CniError::Internal(format!(
             "Interface name {} not found",
             intf.name
@@ -156,12 +154,16 @@ fn check_host_veth(host: &Handle, intf: &Interface, br: &Link, cont: &Link) -> R
 
 fn check_ips(cont: &Handle, link: &Link, result: &CniResult) -> Result<()> {
     let have = cont
-        .addrs(Some(link.index), None)
+        .addrs(Some(link.index), Family::All)
         .map_err(nl("list container addresses"))?;
     for ip in &result.ips {
         let for_us = match ip.interface {
             None => true,
-            Some(i) => result.interfaces.get(i).map(|x| x.name == link.name).unwrap_or(false),
+            Some(i) => result
+                .interfaces
+                .get(i)
+                .map(|x| x.name == link.name)
+                .unwrap_or(false),
         };
         if for_us && !have.iter().any(|a| a.net == ip.address) {
             return Err(CniError::Internal(format!(
@@ -174,13 +176,18 @@ fn check_ips(cont: &Handle, link: &Link, result: &CniResult) -> Result<()> {
 }
 
 fn check_routes(cont: &Handle, result: &CniResult) -> Result<()> {
-    let have = cont.routes(None).map_err(nl("list container routes"))?;
+    let have = cont
+        .routes(Family::All, None)
+        .map_err(nl("list container routes"))?;
     for r in &result.routes {
-        let found = have
-            .iter()
-            .any(|h| h.dst == r.dst && (r.gw.is_none() || h.gw == r.gw || h.gateways().contains(&r.gw)));
+        let found = have.iter().any(|h| {
+            h.dst == r.dst
+                && (r.gw.is_none() || h.gw == r.gw || h.nexthops.iter().any(|n| n.gw == r.gw))
+        });
         if !found {
-            let gw = r.gw.map(|g| g.to_string()).unwrap_or_else(|| "<nil>".into());
+            let gw =
+                r.gw.map(|g| g.to_string())
+                    .unwrap_or_else(|| "<nil>".into());
             return Err(CniError::Internal(format!(
                 "Failed to find a route for {} via {gw}",
                 r.dst

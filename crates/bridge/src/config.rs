@@ -352,21 +352,21 @@ fn collect_vlan_trunk(items: &[Value]) -> Result<Vec<u16>> {
             }
             (None, Some(_)) => {
                 return Err(CniError::InvalidConfig(
-                    "minID and maxID should be configured simultaneously, minID is missing"
-                        .into(),
+                    "minID and maxID should be configured simultaneously, minID is missing".into(),
                 ))
             }
             (Some(_), None) => {
                 return Err(CniError::InvalidConfig(
-                    "minID and maxID should be configured simultaneously, maxID is missing"
-                        .into(),
+                    "minID and maxID should be configured simultaneously, maxID is missing".into(),
                 ))
             }
             (None, None) => {}
         }
         if let Some(id) = f.get::<i64>("id")? {
             if id <= 0 || id > 4094 {
-                return Err(CniError::InvalidConfig("incorrect trunk id parameter".into()));
+                return Err(CniError::InvalidConfig(
+                    "incorrect trunk id parameter".into(),
+                ));
             }
             vids.insert(id as u16);
         }
@@ -393,8 +393,10 @@ mod tests {
 
     #[test]
     fn default_gateway_implies_gateway_and_keys_are_case_insensitive() {
-        let c = load_str(r#"{"name":"n","IsDefaultGateway":true,"BRIDGE":"br9","ipam":{"type":"host-local"}}"#)
-            .unwrap();
+        let c = load_str(
+            r#"{"name":"n","IsDefaultGateway":true,"BRIDGE":"br9","ipam":{"type":"host-local"}}"#,
+        )
+        .unwrap();
         assert!(c.is_gateway && c.is_default_gateway);
         assert_eq!(c.bridge, "br9");
         assert_eq!(c.ipam_type.as_deref(), Some("host-local"));
@@ -411,7 +413,10 @@ mod tests {
 
     #[test]
     fn ranges() {
-        assert!(load_str(r#"{"name":"n","mtu":70000}"#).unwrap_err().msg().contains("mtu"));
+        assert!(load_str(r#"{"name":"n","mtu":70000}"#)
+            .unwrap_err()
+            .msg()
+            .contains("mtu"));
         assert!(load_str(r#"{"name":"n","mtu":-1}"#).is_err());
         assert_eq!(
             load_str(r#"{"name":"n","vlan":5000}"#).unwrap_err().msg(),
@@ -425,17 +430,37 @@ mod tests {
 
     #[test]
     fn trunk() {
-        let c = load_str(r#"{"name":"n","vlanTrunk":[{"id":101},{"minID":200,"maxID":203},{"id":101}]}"#)
-            .unwrap();
+        let c = load_str(
+            r#"{"name":"n","vlanTrunk":[{"id":101},{"minID":200,"maxID":203},{"id":101}]}"#,
+        )
+        .unwrap();
         assert_eq!(c.vlan_trunk, vec![101, 200, 201, 202, 203]);
         assert!(c.vlan_filtering());
         let err = |s: &str| load_str(s).unwrap_err().msg();
-        assert_eq!(err(r#"{"name":"n","vlanTrunk":[{"id":0}]}"#), "incorrect trunk id parameter");
-        assert_eq!(err(r#"{"name":"n","vlanTrunk":[{"minID":0,"maxID":3}]}"#), "incorrect trunk minID parameter");
-        assert_eq!(err(r#"{"name":"n","vlanTrunk":[{"minID":3,"maxID":5000}]}"#), "incorrect trunk maxID parameter");
-        assert_eq!(err(r#"{"name":"n","vlanTrunk":[{"minID":5,"maxID":3}]}"#), "minID is greater than maxID in trunk parameter");
-        assert_eq!(err(r#"{"name":"n","vlanTrunk":[{"maxID":3}]}"#), "minID and maxID should be configured simultaneously, minID is missing");
-        assert_eq!(err(r#"{"name":"n","vlan":5,"vlanTrunk":[{"id":3}]}"#), "cannot set vlan and vlanTrunk at the same time");
+        assert_eq!(
+            err(r#"{"name":"n","vlanTrunk":[{"id":0}]}"#),
+            "incorrect trunk id parameter"
+        );
+        assert_eq!(
+            err(r#"{"name":"n","vlanTrunk":[{"minID":0,"maxID":3}]}"#),
+            "incorrect trunk minID parameter"
+        );
+        assert_eq!(
+            err(r#"{"name":"n","vlanTrunk":[{"minID":3,"maxID":5000}]}"#),
+            "incorrect trunk maxID parameter"
+        );
+        assert_eq!(
+            err(r#"{"name":"n","vlanTrunk":[{"minID":5,"maxID":3}]}"#),
+            "minID is greater than maxID in trunk parameter"
+        );
+        assert_eq!(
+            err(r#"{"name":"n","vlanTrunk":[{"maxID":3}]}"#),
+            "minID and maxID should be configured simultaneously, minID is missing"
+        );
+        assert_eq!(
+            err(r#"{"name":"n","vlan":5,"vlanTrunk":[{"id":3}]}"#),
+            "cannot set vlan and vlanTrunk at the same time"
+        );
     }
 
     #[test]
@@ -452,6 +477,9 @@ mod tests {
     fn ipam_empty_is_layer2() {
         let c = load_str(r#"{"name":"n","ipam":{}}"#).unwrap();
         assert!(!c.is_layer3());
-        assert!(load_str(r#"{"name":"n","disableContainerInterface":true,"ipam":{"type":"host-local"}}"#).is_err());
+        assert!(load_str(
+            r#"{"name":"n","disableContainerInterface":true,"ipam":{"type":"host-local"}}"#
+        )
+        .is_err());
     }
 }

@@ -11,6 +11,7 @@ use weft_cni_core::{exec_plugin, CmdArgs, CniError, CniResult, Command, Result};
 use weft_netlink::{Handle, Netns, NlError};
 
 use crate::config::{self, BridgeConf};
+use crate::netutil::find_link;
 use crate::spoofcheck;
 
 pub fn cmd_del(args: &CmdArgs) -> Result<()> {
@@ -43,7 +44,9 @@ pub fn cmd_del(args: &CmdArgs) -> Result<()> {
         if let Err(e) =
             weft_firewall::teardown_ipmasq(&ips, &conf.name, &args.ifname, &args.container_id)
         {
-            errors.push(CniError::Internal(format!("failed to tear down ipMasq: {e}")));
+            errors.push(CniError::Internal(format!(
+                "failed to tear down ipMasq: {e}"
+            )));
         }
     }
 
@@ -61,7 +64,9 @@ fn remove_container_link(netns_path: &str, ifname: &str) -> Result<Vec<IpNetwork
         Ok(ns) => ns,
         Err(NlError::NotFound(_)) => return Ok(Vec::new()),
         Err(NlError::NotNetns(_)) => {
-            eprintln!("bridge: DEL: {netns_path:?} is not a network namespace; treating it as gone");
+            eprintln!(
+                "bridge: DEL: {netns_path:?} is not a network namespace; treating it as gone"
+            );
             return Ok(Vec::new());
         }
         Err(e) => {
@@ -70,17 +75,22 @@ fn remove_container_link(netns_path: &str, ifname: &str) -> Result<Vec<IpNetwork
             )))
         }
     };
-    let h = Handle::for_netns(&netns)
-        .map_err(|e| CniError::Internal(format!("failed to open netlink in {netns_path:?}: {e}")))?;
-    let Some(link) = h
-        .link_by_name(ifname)
+    let h = Handle::for_netns(&netns).map_err(|e| {
+        CniError::Internal(format!("failed to open netlink in {netns_path:?}: {e}"))
+    })?;
+    let Some(link) = find_link(&h, ifname)
         .map_err(|e| CniError::Internal(format!("failed to lookup {ifname:?}: {e}")))?
     else {
         return Ok(Vec::new());
     };
     let addrs: Vec<IpNetwork> = h
-        .addrs(Some(link.index), None)
-        .map(|a| a.into_iter().map(|a| a.net).filter(is_global_unicast).collect())
+        .addrs(Some(link.index), weft_netlink::Family::All)
+        .map(|a| {
+            a.into_iter()
+                .map(|a| a.net)
+                .filter(is_global_unicast)
+                .collect()
+        })
         .unwrap_or_default();
     match h.link_del(link.index) {
         Ok(()) | Err(NlError::NotFound(_)) => Ok(addrs),
@@ -93,7 +103,10 @@ fn remove_container_link(netns_path: &str, ifname: &str) -> Result<Vec<IpNetwork
 fn is_global_unicast(n: &IpNetwork) -> bool {
     match n.ip() {
         std::net::IpAddr::V4(a) => {
-            !(a.is_loopback() || a.is_link_local() || a.is_multicast() || a.is_unspecified()
+            !(a.is_loopback()
+                || a.is_link_local()
+                || a.is_multicast()
+                || a.is_unspecified()
                 || a.is_broadcast())
         }
         std::net::IpAddr::V6(a) => {
@@ -166,7 +179,9 @@ pub fn cmd_gc(args: &CmdArgs) -> Result<()> {
         }
     }
     if let Err(e) = weft_firewall::gc_ipmasq(&conf.name, &valid) {
-        first.get_or_insert(CniError::Internal(format!("failed to collect ipMasq rules: {e}")));
+        first.get_or_insert(CniError::Internal(format!(
+            "failed to collect ipMasq rules: {e}"
+        )));
     }
     first.map_or(Ok(()), Err)
 }
@@ -186,8 +201,12 @@ mod tests {
 
     #[test]
     fn attachments() {
-        let s = br#"{"name":"n","cni.dev/valid-attachments":[{"containerID":"a","ifname":"eth0"}]}"#;
-        assert_eq!(valid_attachments(s).unwrap(), vec![("a".into(), "eth0".into())]);
+        let s =
+            br#"{"name":"n","cni.dev/valid-attachments":[{"containerID":"a","ifname":"eth0"}]}"#;
+        assert_eq!(
+            valid_attachments(s).unwrap(),
+            vec![("a".into(), "eth0".into())]
+        );
         assert!(valid_attachments(br#"{"cni.dev/valid-attachments":[{"x":1}]}"#).is_err());
         assert!(valid_attachments(br#"{"name":"n"}"#).unwrap().is_empty());
     }

@@ -6,7 +6,16 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnetwork::IpNetwork;
 use weft_cni_core::CniError;
-use weft_netlink::{Netns, NlError};
+use weft_netlink::{Handle, Link, Netns, NlError};
+
+/// A link lookup where "no such link" is an answer, not an error.
+pub fn find_link(h: &Handle, name: &str) -> Result<Option<Link>, NlError> {
+    match h.link_by_name(name) {
+        Ok(l) => Ok(Some(l)),
+        Err(NlError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
 
 /// Maps a netlink error to a CNI error, prefixed with what we were doing.
 pub fn nl(ctx: impl AsRef<str>) -> impl FnOnce(NlError) -> CniError {
@@ -90,11 +99,9 @@ pub fn gateway_of(addr: &IpNetwork) -> IpAddr {
 pub fn default_net(v4: bool) -> IpNetwork {
     // Both constructions are statically valid (prefix 0).
     if v4 {
-        IpNetwork::V4(ipnetwork::Ipv4Network::from(Ipv4Addr::UNSPECIFIED))
-            .with_prefix(0)
+        IpNetwork::V4(ipnetwork::Ipv4Network::from(Ipv4Addr::UNSPECIFIED)).with_prefix(0)
     } else {
-        IpNetwork::V6(ipnetwork::Ipv6Network::from(Ipv6Addr::UNSPECIFIED))
-            .with_prefix(0)
+        IpNetwork::V6(ipnetwork::Ipv6Network::from(Ipv6Addr::UNSPECIFIED)).with_prefix(0)
     }
 }
 

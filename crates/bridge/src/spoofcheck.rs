@@ -43,7 +43,8 @@ pub fn setup_batch(container_id: &str, ifname: &str, host_veth: &str, mac: &str)
     let refid = ref_id(container_id, ifname);
     let ifc = iface_chain(&refid);
     let macc = format!("{ifc}-mac");
-    let chain = |name: &str| json!({"add": {"chain": {"family": "bridge", "table": TABLE, "name": name}}});
+    let chain =
+        |name: &str| json!({"add": {"chain": {"family": "bridge", "table": TABLE, "name": name}}});
     let flush = |name: &str| json!({"flush": {"chain": {"family": "bridge", "table": TABLE, "name": name}}});
     json!({"nftables": [
         {"add": {"table": {"family": "bridge", "name": TABLE}}},
@@ -122,8 +123,10 @@ pub fn teardown(container_id: &str, ifname: &str) -> Result<(), String> {
         if out.status.success() {
             let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
             for h in base_rule_handles(&v, &comment(&refid)) {
-                cmds.push(json!({"delete": {"rule": {"family": "bridge", "table": TABLE,
-                    "chain": BASE_CHAIN, "handle": h}}}));
+                cmds.push(
+                    json!({"delete": {"rule": {"family": "bridge", "table": TABLE,
+                    "chain": BASE_CHAIN, "handle": h}}}),
+                );
             }
         } else {
             // No table or base chain: nothing of ours can exist.
@@ -140,14 +143,19 @@ pub fn teardown(container_id: &str, ifname: &str) -> Result<(), String> {
             .map(|s| s.success())
             .unwrap_or(false);
         if exists {
-            cmds.push(json!({"flush": {"chain": {"family": "bridge", "table": TABLE, "name": name}}}));
-            cmds.push(json!({"delete": {"chain": {"family": "bridge", "table": TABLE, "name": name}}}));
+            cmds.push(
+                json!({"flush": {"chain": {"family": "bridge", "table": TABLE, "name": name}}}),
+            );
+            cmds.push(
+                json!({"delete": {"chain": {"family": "bridge", "table": TABLE, "name": name}}}),
+            );
         }
     }
     if cmds.is_empty() {
         return Ok(());
     }
-    nft_apply(&json!({ "nftables": cmds })).map_err(|e| format!("failed to teardown spoof-check: {e}"))
+    nft_apply(&json!({ "nftables": cmds }))
+        .map_err(|e| format!("failed to teardown spoof-check: {e}"))
 }
 
 #[cfg(test)]

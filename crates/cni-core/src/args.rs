@@ -88,11 +88,7 @@ mod tests {
         assert_eq!(e.msg(), r#"ARGS: unknown args ["FOO=bar" "BAZ=1"]"#);
         assert_eq!(e.code(), 999);
         // IgnoreUnknown works wherever it appears in the list.
-        let m = parse_cni_args(
-            "K8S_POD_NAME=p;IgnoreUnknown=1;IP=10.1.2.3",
-            &["IP"],
-        )
-        .unwrap();
+        let m = parse_cni_args("K8S_POD_NAME=p;IgnoreUnknown=1;IP=10.1.2.3", &["IP"]).unwrap();
         assert_eq!(m["IP"], "10.1.2.3");
         assert!(!m.contains_key("K8S_POD_NAME"));
         for t in ["true", "True", "TRUE", "1"] {

@@ -28,6 +28,9 @@ pub struct NetConf {
     pub extra: Map,
 }
 
+/// The GC verb's list of attachments to keep.
+pub const VALID_ATTACHMENTS: &str = "cni.dev/valid-attachments";
+
 const NETCONF_KEYS: &[&str] = &[
     "cniVersion",
     "name",
@@ -118,9 +121,7 @@ impl NetConf {
         let prev_result = match opt(&f, 7) {
             None => None,
             Some(v @ Value::Object(_)) => Some(v.clone()),
-            Some(other) => {
-                return Err(field_error(other, "prevResult", "map[string]interface {}"))
-            }
+            Some(other) => return Err(field_error(other, "prevResult", "map[string]interface {}")),
         };
         Ok(NetConf {
             cni_version: string_field(&f, 0, "cniVersion")?,
@@ -152,6 +153,35 @@ impl NetConf {
             .and_then(|v| v.get("type"))
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
+    }
+
+    /// GC's `cni.dev/valid-attachments` as (containerID, ifname) pairs; empty
+    /// when the key is absent.
+    pub fn valid_attachments(&self) -> Result<Vec<(String, String)>> {
+        let items = match self.extra.get(VALID_ATTACHMENTS) {
+            None | Some(Value::Null) => return Ok(Vec::new()),
+            Some(Value::Array(items)) => items,
+            Some(other) => {
+                return Err(field_error(
+                    other,
+                    VALID_ATTACHMENTS,
+                    "[]types.GCAttachment",
+                ))
+            }
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let obj = item
+                .as_object()
+                .ok_or_else(|| field_error(item, VALID_ATTACHMENTS, "types.GCAttachment"))?;
+            let text = |key: &str| match gojson::field(obj, key) {
+                None | Some(Value::Null) => Ok(String::new()),
+                Some(Value::String(s)) => Ok(s.clone()),
+                Some(other) => Err(field_error(other, key, "string")),
+            };
+            out.push((text("containerID")?, text("ifname")?));
+        }
+        Ok(out)
     }
 
     /// Go's `version.ParsePrevResult`: the prevResult in the 1.1.0 model, or
@@ -220,6 +250,23 @@ mod tests {
         let e = parse_netconf(&big).unwrap_err();
         assert_eq!(e.code(), 6);
         assert!(e.msg().contains("1048576-byte"), "{}", e.msg());
+    }
+
+    #[test]
+    fn gc_valid_attachments() {
+        let conf = parse_netconf(
+            br#"{"cniVersion":"1.1.0","name":"n","cni.dev/valid-attachments":[
+                {"containerID":"c1","ifname":"eth0"},{"containerID":"c2","ifname":"net1"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            conf.valid_attachments().unwrap(),
+            vec![("c1".into(), "eth0".into()), ("c2".into(), "net1".into())]
+        );
+        let conf = parse_netconf(br#"{"name":"n"}"#).unwrap();
+        assert!(conf.valid_attachments().unwrap().is_empty());
+        let conf = parse_netconf(br#"{"name":"n","cni.dev/valid-attachments":{}}"#).unwrap();
+        assert_eq!(conf.valid_attachments().unwrap_err().code(), 6);
     }
 
     #[test]

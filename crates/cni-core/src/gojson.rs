@@ -215,7 +215,10 @@ mod tests {
         let v = json!({"a": [], "b": {}, "c": [1, {"d": "x"}], "e": null});
         let want = "{\n    \"a\": [],\n    \"b\": {},\n    \"c\": [\n        1,\n        {\n            \"d\": \"x\"\n        }\n    ],\n    \"e\": null\n}";
         assert_eq!(to_string_indent(&v), want);
-        assert_eq!(to_string(&v), r#"{"a":[],"b":{},"c":[1,{"d":"x"}],"e":null}"#);
+        assert_eq!(
+            to_string(&v),
+            r#"{"a":[],"b":{},"c":[1,{"d":"x"}],"e":null}"#
+        );
     }
 
     #[test]

@@ -79,7 +79,15 @@ pub struct CniResult {
 
 // Keys each struct knows in any spec version; they never land in `extra`, so
 // printing at another version cannot produce duplicate keys.
-const RESULT_KEYS: &[&str] = &["cniVersion", "interfaces", "ips", "routes", "dns", "ip4", "ip6"];
+const RESULT_KEYS: &[&str] = &[
+    "cniVersion",
+    "interfaces",
+    "ips",
+    "routes",
+    "dns",
+    "ip4",
+    "ip6",
+];
 const INTERFACE_KEYS: &[&str] = &["name", "mac", "mtu", "sandbox", "socketPath", "pciID"];
 const IPCONFIG_KEYS: &[&str] = &["version", "interface", "address", "gateway"];
 const IPCONFIG020_KEYS: &[&str] = &["ip", "gateway", "routes"];
@@ -442,6 +450,29 @@ impl IpConfig {
     }
 }
 
+/// `0.0.0.0/0`, the placeholder address of the `Default` impls below.
+fn unspecified_v4() -> IpNetwork {
+    let any = std::net::Ipv4Addr::UNSPECIFIED;
+    // A zero prefix is always valid; the fallback is unreachable.
+    let net = ipnetwork::Ipv4Network::new(any, 0).unwrap_or_else(|_| any.into());
+    IpNetwork::V4(net)
+}
+
+/// For struct-update syntax (`Route { dst, gw, ..Default::default() }`);
+/// the default destination is 0.0.0.0/0.
+impl Default for Route {
+    fn default() -> Self {
+        Route::new(unspecified_v4(), None)
+    }
+}
+
+/// For struct-update syntax; the default address is 0.0.0.0/0.
+impl Default for IpConfig {
+    fn default() -> Self {
+        IpConfig::new(unspecified_v4(), None, None)
+    }
+}
+
 fn append_extra(m: &mut Map, extra: &Map) {
     for (k, v) in extra {
         if !m.contains_key(k) {
@@ -636,4 +667,43 @@ fn parse_ipconfig_020(v: &Value) -> Result<(IpConfig, Vec<Route>)> {
         routes.push(Route::parse(r)?);
     }
     Ok((ip, routes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_zero_v4_network() {
+        assert_eq!(Route::default().dst.to_string(), "0.0.0.0/0");
+        assert_eq!(IpConfig::default().address.to_string(), "0.0.0.0/0");
+        assert_eq!(Route::default().table, None);
+    }
+
+    #[test]
+    fn parse_cidr_like_go() {
+        assert_eq!(
+            cidr_string(&parse_cidr("10.1.2.3/24").unwrap()),
+            "10.1.2.3/24"
+        );
+        assert_eq!(
+            cidr_string(&parse_cidr("::ffff:10.1.2.3/64").unwrap()),
+            "10.1.2.3/0"
+        );
+        for bad in [
+            "10.1.2.3",
+            "10.1.2.3/",
+            "10.1.2.3/+1",
+            "10.1.2.3/33",
+            "x/8",
+            "::/129",
+        ] {
+            assert!(parse_cidr(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_ip("").unwrap(), None);
+        assert_eq!(
+            parse_ip("::ffff:1.2.3.4").unwrap(),
+            Some("1.2.3.4".parse().unwrap())
+        );
+    }
 }

@@ -8,7 +8,9 @@ use crate::error::{codes, CniError, Result};
 use crate::gojson;
 
 /// Every version the weft plugins accept (Go's `version.All`).
-pub const SUPPORTED_VERSIONS: &[&str] = &["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
+pub const SUPPORTED_VERSIONS: &[&str] = &[
+    "0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0",
+];
 
 /// The spec version this library implements (`version.Current()`).
 pub const CURRENT_VERSION: &str = "1.1.0";
@@ -176,8 +178,19 @@ mod tests {
     fn config_version_defaults() {
         use serde_json::json;
         assert_eq!(decode_config_version(&json!({})).unwrap(), "0.1.0");
-        assert_eq!(decode_config_version(&json!({"cniVersion": ""})).unwrap(), "0.1.0");
-        assert_eq!(decode_config_version(&json!({"cniVersion": "1.0.0"})).unwrap(), "1.0.0");
-        assert_eq!(decode_config_version(&json!({"cniVersion": 1})).unwrap_err().code(), 6);
+        assert_eq!(
+            decode_config_version(&json!({"cniVersion": ""})).unwrap(),
+            "0.1.0"
+        );
+        assert_eq!(
+            decode_config_version(&json!({"cniVersion": "1.0.0"})).unwrap(),
+            "1.0.0"
+        );
+        assert_eq!(
+            decode_config_version(&json!({"cniVersion": 1}))
+                .unwrap_err()
+                .code(),
+            6
+        );
     }
 }

@@ -94,7 +94,10 @@ mod tests {
     // Golden vectors from pkg/utils/utils_test.go.
     #[test]
     fn chain_name_matches_go() {
-        assert_eq!(chain_name("", "test", "1234"), "CNI-2bbe0c48b91a7d1b8a6753a8");
+        assert_eq!(
+            chain_name("", "test", "1234"),
+            "CNI-2bbe0c48b91a7d1b8a6753a8"
+        );
         assert_eq!(
             chain_name("", "testalongnamethatdoesnotmakesense", "1234"),
             "CNI-374f33fe84ab0ed84dcdebe3"

@@ -83,7 +83,11 @@ mod tests {
             DnsConf {
                 nameservers: vec!["192.0.2.0".into(), "192.0.2.2".into()],
                 domain: "example.com".into(),
-                search: vec!["example.net".into(), "example.org".into(), "example.gov".into()],
+                search: vec![
+                    "example.net".into(),
+                    "example.org".into(),
+                    "example.gov".into()
+                ],
                 options: vec!["one".into(), "two".into(), "three".into(), "four".into()],
             }
         );
@@ -102,7 +106,10 @@ mod tests {
         let err = parse_resolv_conf(Path::new("/nonexistent/weft/resolv.conf"));
         match err {
             Err(IpamError::Io(m)) => {
-                assert_eq!(m, "open /nonexistent/weft/resolv.conf: no such file or directory")
+                assert_eq!(
+                    m,
+                    "open /nonexistent/weft/resolv.conf: no such file or directory"
+                )
             }
             other => panic!("unexpected {other:?}"),
         }

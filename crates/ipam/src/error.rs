@@ -15,6 +15,9 @@ pub enum IpamError {
     /// A well-formed configuration that is semantically invalid (code 7).
     #[error("{0}")]
     InvalidConfig(String),
+    /// A bad `CNI_ARGS` value (code 4).
+    #[error("{0}")]
+    InvalidEnv(String),
     /// A filesystem failure on the data directory or resolv.conf (code 5).
     #[error("{0}")]
     Io(String),
@@ -39,6 +42,7 @@ impl IpamError {
         match self {
             IpamError::Decode(_) => 6,
             IpamError::InvalidConfig(_) => 7,
+            IpamError::InvalidEnv(_) => 4,
             IpamError::Io(_) => 5,
             IpamError::TryAgainLater(_) => 11,
             IpamError::NotAvailable(_) => 50,
@@ -51,6 +55,7 @@ impl IpamError {
         match self {
             IpamError::Decode(m)
             | IpamError::InvalidConfig(m)
+            | IpamError::InvalidEnv(m)
             | IpamError::Io(m)
             | IpamError::TryAgainLater(m)
             | IpamError::NotAvailable(m)
@@ -64,6 +69,7 @@ impl IpamError {
         match self {
             IpamError::Decode(m) => IpamError::Decode(wrap(m)),
             IpamError::InvalidConfig(m) => IpamError::InvalidConfig(wrap(m)),
+            IpamError::InvalidEnv(m) => IpamError::InvalidEnv(wrap(m)),
             IpamError::Io(m) => IpamError::Io(wrap(m)),
             IpamError::TryAgainLater(m) => IpamError::TryAgainLater(wrap(m)),
             IpamError::NotAvailable(m) => IpamError::NotAvailable(wrap(m)),

@@ -116,7 +116,10 @@ mod tests {
     #[test]
     fn mapped_v6_is_v4() {
         assert_eq!(parse_ip("::ffff:10.1.2.3"), parse_ip("10.1.2.3"));
-        assert_eq!(parse_ip("::ffff:10.1.2.3").map(|i| i.to_string()), Some("10.1.2.3".into()));
+        assert_eq!(
+            parse_ip("::ffff:10.1.2.3").map(|i| i.to_string()),
+            Some("10.1.2.3".into())
+        );
     }
 
     #[test]
@@ -131,14 +134,21 @@ mod tests {
             ("0:0:1::", "0:0:1::"),
         ];
         for (input, want) in cases {
-            assert_eq!(parse_ip(input).map(|i| i.to_string()).as_deref(), Some(want), "{input}");
+            assert_eq!(
+                parse_ip(input).map(|i| i.to_string()).as_deref(),
+                Some(want),
+                "{input}"
+            );
         }
     }
 
     #[test]
     fn cidr_parsing() {
         let c = parse_cidr("192.0.2.12/24");
-        assert_eq!(c.map(|c| (c.ip.to_string(), c.prefix)), Some(("192.0.2.12".into(), 24)));
+        assert_eq!(
+            c.map(|c| (c.ip.to_string(), c.prefix)),
+            Some(("192.0.2.12".into(), 24))
+        );
         assert!(parse_cidr("10.0.0.0").is_none());
         assert!(parse_cidr("10.0.0.0/33").is_none());
         assert!(parse_cidr("10.0.0.0/").is_none());
@@ -158,7 +168,10 @@ mod tests {
         let v6 = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
         assert_eq!(mask(0, v6), 0);
         assert_eq!(mask(128, v6), u128::MAX);
-        assert_eq!(next_ip(IpAddr::V4(Ipv4Addr::BROADCAST)), IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        assert_eq!(
+            next_ip(IpAddr::V4(Ipv4Addr::BROADCAST)),
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        );
         assert_eq!(from_u128(to_u128(v4) + 1, v4).to_string(), "10.0.0.1");
     }
 }

@@ -7,8 +7,6 @@
 use std::fmt;
 use std::io;
 
-use nix::errno::Errno;
-
 /// Error of any operation in this crate.
 #[derive(Debug, thiserror::Error)]
 pub enum NlError {
@@ -60,9 +58,14 @@ impl NlError {
     }
 }
 
-/// strerror(3) text without Rust's "(os error N)" suffix.
-pub(crate) fn errno_desc(errno: i32) -> &'static str {
-    Errno::from_raw(errno).desc()
+/// The C library's strerror(3) text ("File exists"), without the
+/// " (os error N)" suffix Rust's io::Error adds.
+pub(crate) fn errno_desc(errno: i32) -> String {
+    let mut text = io::Error::from_raw_os_error(errno).to_string();
+    if let Some(at) = text.rfind(" (os error ") {
+        text.truncate(at);
+    }
+    text
 }
 
 /// How an errno of a request is classified.
@@ -86,6 +89,14 @@ pub(crate) enum RawError {
 }
 
 impl RawError {
+    /// The kernel's errno, if the kernel answered with one.
+    pub(crate) fn errno(&self) -> Option<i32> {
+        match self {
+            RawError::Errno { errno, .. } => Some(*errno),
+            _ => None,
+        }
+    }
+
     /// Turn into an [`NlError`] whose message starts with `op`.
     pub(crate) fn into_nl(self, op: impl fmt::Display, kind: Kind) -> NlError {
         match self {
@@ -139,7 +150,10 @@ mod tests {
     fn exists_message_names_op() {
         let e = raw(libc::EEXIST).into_nl("add veth vethabc123 (peer eth0)", Kind::Change);
         assert!(e.is_exists());
-        assert_eq!(e.to_string(), "add veth vethabc123 (peer eth0): File exists");
+        assert_eq!(
+            e.to_string(),
+            "add veth vethabc123 (peer eth0): File exists"
+        );
     }
 
     #[test]

@@ -95,9 +95,8 @@ impl Netns {
     }
 
     fn identity(&self) -> Result<(u64, u64)> {
-        let st = fstat(&self.file).map_err(|e| {
-            NlError::io(format!("stat netns {}", self.path.display()), e.into())
-        })?;
+        let st = fstat(&self.file)
+            .map_err(|e| NlError::io(format!("stat netns {}", self.path.display()), e.into()))?;
         Ok((st.st_dev, st.st_ino))
     }
 
@@ -123,20 +122,21 @@ impl Netns {
         T: Send,
     {
         let fd = self.file.as_fd();
-        let path = self.path.display();
+        let path = self.path.as_path();
         std::thread::scope(|scope| {
             let handle = std::thread::Builder::new()
                 .name("weft-netns".into())
                 .spawn_scoped(scope, move || -> Result<T> {
                     nix::sched::setns(fd, CloneFlags::CLONE_NEWNET).map_err(|e| {
-                        NlError::io(format!("setns into {path}"), e.into())
+                        NlError::io(format!("setns into {}", path.display()), e.into())
                     })?;
                     Ok(f())
                 })
                 .map_err(|e| NlError::io("spawn netns thread", e))?;
             handle.join().map_err(|_| {
                 NlError::Io(io::Error::other(format!(
-                    "thread running in netns {path} panicked"
+                    "thread running in netns {} panicked",
+                    path.display()
                 )))
             })?
         })

@@ -1,0 +1,366 @@
+//! nftables through the `nft` binary: scripts in nft's own syntax on stdin
+//! (`nft -f -`, exactly what Go's knftables writes, so the kernel ends up
+//! with the same rules) and listings in JSON (`nft -j list …`).
+
+use serde_json::Value;
+
+use crate::error::FwError;
+use crate::exec::{Tool, Tools};
+use crate::names::go_quote;
+
+/// knftables' `CommentLengthMax`: the kernel keeps 128 bytes of comment.
+pub const COMMENT_MAX: usize = 128;
+
+/// A rule as listed by `nft -j list chain …`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NftRule {
+    /// Chain it is in.
+    pub chain: String,
+    /// Kernel handle (for `delete rule … handle N`).
+    pub handle: u64,
+    /// Its comment, if any.
+    pub comment: Option<String>,
+    /// The `expr` array, as nft printed it.
+    pub expr: Value,
+}
+
+/// The `nft` binary.
+#[derive(Debug, Clone)]
+pub struct Nft {
+    bin: Tool,
+}
+
+impl Nft {
+    /// The wrapper around `tools.nft`.
+    pub fn new(tools: &Tools) -> Nft {
+        Nft {
+            bin: tools.nft.clone(),
+        }
+    }
+
+    /// Runs `nft -f -` with `script` on stdin (one atomic transaction).
+    pub fn run_script(&self, script: &str) -> Result<(), FwError> {
+        let args = ["-f", "-"].map(String::from);
+        self.bin.run(&args, Some(script)).map(|_| ())
+    }
+
+    /// Rules of `family table chain`, or `None` when the table or chain
+    /// does not exist.
+    pub fn list_chain(
+        &self,
+        family: &str,
+        table: &str,
+        chain: &str,
+    ) -> Result<Option<Vec<NftRule>>, FwError> {
+        let args = ["-j", "list", "chain", family, table, chain].map(String::from);
+        match self.bin.run(&args, None) {
+            Ok(out) => self.parse_rules(&out).map(Some),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Rules of every chain of `family table`, or `None` when the table
+    /// does not exist.
+    pub fn list_table(&self, family: &str, table: &str) -> Result<Option<Vec<NftRule>>, FwError> {
+        let args = ["-j", "list", "table", family, table].map(String::from);
+        match self.bin.run(&args, None) {
+            Ok(out) => self.parse_rules(&out).map(Some),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn parse_rules(&self, out: &str) -> Result<Vec<NftRule>, FwError> {
+        parse_json_rules(out).map_err(|msg| FwError::Parse {
+            binary: self.bin.name.clone(),
+            msg,
+        })
+    }
+
+    /// Go's `SupportsNFTables` (knftables.New): nft is v1.0.1 or later and
+    /// `nft --check` accepts adding a table.
+    pub fn supported(&self) -> bool {
+        let version = match self.bin.run(&["--version".to_string()], None) {
+            Ok(v) => v,
+            Err(_) => return false,
+        };
+        if version.starts_with("nftables v0.") || version.starts_with("nftables v1.0.0 ") {
+            return false;
+        }
+        let check = ["--check", "-f", "-"].map(String::from);
+        let with_comment = "add table ip supports_nftables_test { comment \"test\" ; }\n";
+        let plain = "add table ip supports_nftables_test\n";
+        self.bin.run(&check, Some(with_comment)).is_ok()
+            || self.bin.run(&check, Some(plain)).is_ok()
+    }
+}
+
+/// nft's answer when the table or chain is missing.
+pub fn is_not_found(e: &FwError) -> bool {
+    e.stderr_contains("No such file or directory") || e.stderr_contains("does not exist")
+}
+
+/// Extracts the rules from `nft -j list …` output.
+pub fn parse_json_rules(out: &str) -> Result<Vec<NftRule>, String> {
+    let v: Value = serde_json::from_str(out).map_err(|e| format!("invalid JSON: {e}"))?;
+    let items = v
+        .get("nftables")
+        .and_then(Value::as_array)
+        .ok_or("no \"nftables\" array")?;
+    let schema = items
+        .first()
+        .and_then(|m| m.get("metainfo"))
+        .and_then(|m| m.get("json_schema_version"))
+        .and_then(Value::as_u64);
+    if schema != Some(1) {
+        return Err(format!("unsupported json_schema_version {schema:?}"));
+    }
+    let mut rules = Vec::new();
+    for rule in items.iter().filter_map(|i| i.get("rule")) {
+        let chain = rule
+            .get("chain")
+            .and_then(Value::as_str)
+            .ok_or("rule with no chain")?;
+        let handle = rule
+            .get("handle")
+            .and_then(Value::as_u64)
+            .ok_or("rule with no handle")?;
+        rules.push(NftRule {
+            chain: chain.to_string(),
+            handle,
+            comment: rule
+                .get("comment")
+                .and_then(Value::as_str)
+                .map(String::from),
+            expr: rule.get("expr").cloned().unwrap_or(Value::Null),
+        });
+    }
+    Ok(rules)
+}
+
+/// Builds an nft script the way knftables writes a transaction, one
+/// command per line, for a fixed family and table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NftScript {
+    family: String,
+    table: String,
+    lines: Vec<String>,
+}
+
+impl NftScript {
+    /// An empty script for `family table`.
+    pub fn new(family: &str, table: &str) -> NftScript {
+        NftScript {
+            family: family.to_string(),
+            table: table.to_string(),
+            lines: Vec::new(),
+        }
+    }
+
+    /// `add table F T [{ comment "…" ; }]`.
+    pub fn add_table(&mut self, comment: Option<&str>) -> &mut Self {
+        let mut l = format!("add table {} {}", self.family, self.table);
+        if let Some(c) = comment {
+            l.push_str(&format!(" {{ comment {} ; }}", go_quote(c)));
+        }
+        self.lines.push(l);
+        self
+    }
+
+    /// `add chain F T NAME [{ comment "…" ; }]` (a regular chain).
+    pub fn add_chain(&mut self, name: &str, comment: Option<&str>) -> &mut Self {
+        let mut l = format!("add chain {} {} {name}", self.family, self.table);
+        if let Some(c) = comment {
+            l.push_str(&format!(" {{ comment {} ; }}", go_quote(c)));
+        }
+        self.lines.push(l);
+        self
+    }
+
+    /// `add chain F T NAME { type T hook H priority P ; }` (a base chain).
+    pub fn add_base_chain(
+        &mut self,
+        name: &str,
+        kind: &str,
+        hook: &str,
+        priority: i32,
+    ) -> &mut Self {
+        self.lines.push(format!(
+            "add chain {} {} {name} {{ type {kind} hook {hook} priority {priority} ; }}",
+            self.family, self.table
+        ));
+        self
+    }
+
+    /// `flush chain F T NAME`.
+    pub fn flush_chain(&mut self, name: &str) -> &mut Self {
+        self.lines
+            .push(format!("flush chain {} {} {name}", self.family, self.table));
+        self
+    }
+
+    /// `delete chain F T NAME`.
+    pub fn delete_chain(&mut self, name: &str) -> &mut Self {
+        self.lines.push(format!(
+            "delete chain {} {} {name}",
+            self.family, self.table
+        ));
+        self
+    }
+
+    /// `add rule F T CHAIN RULE [comment "…"]`.
+    pub fn add_rule(&mut self, chain: &str, rule: &str, comment: Option<&str>) -> &mut Self {
+        let mut l = format!("add rule {} {} {chain} {rule}", self.family, self.table);
+        if let Some(c) = comment {
+            l.push_str(&format!(" comment {}", go_quote(c)));
+        }
+        self.lines.push(l);
+        self
+    }
+
+    /// `insert rule F T CHAIN RULE [comment "…"]` (at the top).
+    pub fn insert_rule(&mut self, chain: &str, rule: &str, comment: Option<&str>) -> &mut Self {
+        let mut l = format!("insert rule {} {} {chain} {rule}", self.family, self.table);
+        if let Some(c) = comment {
+            l.push_str(&format!(" comment {}", go_quote(c)));
+        }
+        self.lines.push(l);
+        self
+    }
+
+    /// `delete rule F T CHAIN handle N`.
+    pub fn delete_rule(&mut self, chain: &str, handle: u64) -> &mut Self {
+        self.lines.push(format!(
+            "delete rule {} {} {chain} handle {handle}",
+            self.family, self.table
+        ));
+        self
+    }
+
+    /// Whether nothing has been added.
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// The script text.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for l in &self.lines {
+            out.push_str(l);
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The same script with table and chain comments dropped, for kernels
+    /// or nft builds without object comments (knftables does the same).
+    pub fn without_object_comments(&self) -> NftScript {
+        let lines = self
+            .lines
+            .iter()
+            .map(|l| {
+                if l.starts_with("add table ") || l.starts_with("add chain ") {
+                    strip_object_comment(l)
+                } else {
+                    l.clone()
+                }
+            })
+            .collect();
+        NftScript {
+            family: self.family.clone(),
+            table: self.table.clone(),
+            lines,
+        }
+    }
+}
+
+fn strip_object_comment(line: &str) -> String {
+    let Some(start) = line.find(" comment \"") else {
+        return line.to_string();
+    };
+    let (head, tail) = line.split_at(start);
+    // The comment ends at the `" ;` that closes it.
+    let Some(end) = tail.find("\" ;") else {
+        return line.to_string();
+    };
+    let rest = tail.get(end + 3..).unwrap_or_default();
+    let out = format!("{head}{rest}");
+    // `add table x { }` is valid nft, but keep it tidy.
+    out.replace(" { }", "")
+}
+
+/// Cuts a comment to what the kernel keeps, like knftables (which slices
+/// bytes; here never inside a character).
+pub fn truncate_comment(mut s: String) -> String {
+    if s.len() > COMMENT_MAX {
+        let mut cut = COMMENT_MAX;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_text_matches_knftables() {
+        let mut s = NftScript::new("inet", "cni_plugins_masquerade");
+        s.add_table(Some("T c"))
+            .add_chain("masq_checks", Some("C c"))
+            .add_base_chain("postrouting", "nat", "postrouting", 100)
+            .flush_chain("postrouting")
+            .add_rule("postrouting", "goto masq_checks", None)
+            .delete_rule("masq_checks", 7)
+            .add_rule("masq_checks", "masquerade", Some("x, y"));
+        assert_eq!(
+            s.render(),
+            "add table inet cni_plugins_masquerade { comment \"T c\" ; }\n\
+             add chain inet cni_plugins_masquerade masq_checks { comment \"C c\" ; }\n\
+             add chain inet cni_plugins_masquerade postrouting { type nat hook postrouting priority 100 ; }\n\
+             flush chain inet cni_plugins_masquerade postrouting\n\
+             add rule inet cni_plugins_masquerade postrouting goto masq_checks\n\
+             delete rule inet cni_plugins_masquerade masq_checks handle 7\n\
+             add rule inet cni_plugins_masquerade masq_checks masquerade comment \"x, y\"\n"
+        );
+        let plain = s.without_object_comments().render();
+        assert!(plain.starts_with(
+            "add table inet cni_plugins_masquerade\n\
+             add chain inet cni_plugins_masquerade masq_checks\n\
+             add chain inet cni_plugins_masquerade postrouting { type nat hook postrouting priority 100 ; }\n"
+        ));
+        // Rule comments stay.
+        assert!(plain.contains("masquerade comment \"x, y\""));
+    }
+
+    #[test]
+    fn parses_json_listing() {
+        let out = r#"{"nftables": [{"metainfo": {"version": "1.0.6", "json_schema_version": 1}},
+            {"chain": {"family": "inet", "table": "t", "name": "masq_checks", "handle": 1}},
+            {"rule": {"family": "inet", "table": "t", "chain": "masq_checks", "handle": 6,
+                      "comment": "abc-def, net: n", "expr": [{"masquerade": null}]}},
+            {"rule": {"family": "inet", "table": "t", "chain": "masq_checks", "handle": 7,
+                      "expr": []}}]}"#;
+        let rules = parse_json_rules(out).unwrap();
+        assert_eq!(rules.len(), 2);
+        assert_eq!(rules[0].handle, 6);
+        assert_eq!(rules[0].comment.as_deref(), Some("abc-def, net: n"));
+        assert_eq!(rules[1].comment, None);
+        assert!(parse_json_rules("{}").is_err());
+        assert!(
+            parse_json_rules(r#"{"nftables":[{"metainfo":{"json_schema_version":2}}]}"#).is_err()
+        );
+    }
+
+    #[test]
+    fn comment_truncation() {
+        assert_eq!(truncate_comment("a".repeat(200)).len(), COMMENT_MAX);
+        let s = format!("{}é", "a".repeat(127));
+        assert_eq!(truncate_comment(s).len(), 127);
+        assert_eq!(truncate_comment("short".into()), "short");
+    }
+}
