@@ -118,5 +118,5 @@ test_ipmasq_nftables_backend() {
 	[[ $rules == *"id: c1"* ]] && fail "c1's nft rules survived DEL: $rules"
 	[[ $rules == *"id: c2"* ]] || fail "DEL of c1 removed c2's rules: $rules"
 	must_del "$conf" c2 eth0 "$p2"
-	assert_eq 0 "$(in_node nft list chain inet cni_plugins_masquerade masq_checks | grep -c masquerade)" "masquerade rules after DEL"
+	assert_eq 0 "$(in_node nft list chain inet cni_plugins_masquerade masq_checks | grep -c " masquerade comment")" "masquerade rules after DEL"
 }

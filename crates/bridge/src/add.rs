@@ -527,10 +527,8 @@ fn ensure_addr(host: &Handle, link: &Link, gw: &IpNetwork, force: bool) -> Resul
             )))
         }
     }
-    let now = host
-        .link_by_index(link.index)
-        .map_err(nl(format!("could not lookup {name:?}")))?;
-    host.link_set_mac(link.index, now.mac)
+    // `link` was read before any port joined, so this pins the bridge's own original MAC (as Go).
+    host.link_set_mac(link.index, link.mac)
         .map_err(nl("could not set bridge's mac"))
 }
 

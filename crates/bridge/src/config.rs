@@ -220,7 +220,10 @@ pub fn load(stdin: &[u8], cni_args: &str) -> Result<BridgeConf> {
 
     let is_default_gateway = f.flag("isDefaultGateway")?;
     let conf = BridgeConf {
-        cni_version: f.get("cniVersion")?.unwrap_or_default(),
+        cni_version: f
+            .get::<String>("cniVersion")?
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "0.1.0".to_string()),
         name: f.get("name")?.unwrap_or_default(),
         bridge: f
             .get::<String>("bridge")?

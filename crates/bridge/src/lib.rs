@@ -38,5 +38,5 @@ pub fn main() -> ! {
 }
 
 fn about() -> String {
-    format!("weft bridge v{}", env!("CARGO_PKG_VERSION"))
+    format!("CNI bridge plugin v{} (weft)", env!("CARGO_PKG_VERSION"))
 }

@@ -109,6 +109,16 @@ fn base_rule_handles(listing: &Value, want_comment: &str) -> Vec<u64> {
         .collect()
 }
 
+fn chain_exists(name: &str) -> bool {
+    Command::new("nft")
+        .args(["list", "chain", "bridge", TABLE, name])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
 /// Removes the jump rule and both per-attachment chains. Best effort: a missing table or chain
 /// is success, so DEL stays idempotent.
 pub fn teardown(container_id: &str, ifname: &str) -> Result<(), String> {
@@ -133,23 +143,18 @@ pub fn teardown(container_id: &str, ifname: &str) -> Result<(), String> {
             return Ok(());
         }
     }
-    for name in [format!("{ifc}-mac"), ifc.clone()] {
-        // Chains that don't exist make the whole batch fail, so probe each first.
-        let exists = Command::new("nft")
-            .args(["list", "chain", "bridge", TABLE, &name])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if exists {
-            cmds.push(
-                json!({"flush": {"chain": {"family": "bridge", "table": TABLE, "name": name}}}),
-            );
-            cmds.push(
-                json!({"delete": {"chain": {"family": "bridge", "table": TABLE, "name": name}}}),
-            );
-        }
+    // Flush both chains before deleting either: the iface chain's jump references the mac chain,
+    // and nft refuses to delete a chain that is still referenced (EBUSY).
+    let macc = format!("{ifc}-mac");
+    let present: Vec<&String> = [&ifc, &macc]
+        .into_iter()
+        .filter(|name| chain_exists(name))
+        .collect();
+    for name in &present {
+        cmds.push(json!({"flush": {"chain": {"family": "bridge", "table": TABLE, "name": name}}}));
+    }
+    for name in &present {
+        cmds.push(json!({"delete": {"chain": {"family": "bridge", "table": TABLE, "name": name}}}));
     }
     if cmds.is_empty() {
         return Ok(());
