@@ -80,7 +80,7 @@ fn check_bridge(
             intf.name
         )));
     }
-    let link = find_link(&host, &intf.name)
+    let link = find_link(host, &intf.name)
         .map_err(nl("lookup bridge"))?
         .ok_or_else(|| CniError::Internal(format!("Interface name {} not found", intf.name)))?;
     if link.kind.as_deref() != Some("bridge") {

@@ -35,9 +35,11 @@ pub fn open_netns(path: &str) -> Result<Netns, CniError> {
 
 /// Cleanup actions run in reverse order when ADD fails part-way, so a failed ADD leaves
 /// nothing behind. `disarm` on success.
+type UndoStep = Box<dyn FnOnce() -> Result<(), String>>;
+
 #[derive(Default)]
 pub struct Undo {
-    steps: Vec<(String, Box<dyn FnOnce() -> Result<(), String>>)>,
+    steps: Vec<(String, UndoStep)>,
     armed: bool,
 }
 
