@@ -10,7 +10,7 @@ KEEP=0; [ "${1:-}" = "--keep" ] && KEEP=1
 [ "$(id -u)" = 0 ] || { echo "scripts/demo.sh: run as root" >&2; exit 1; }
 scripts/install-deps.sh
 cargo build --release --quiet -p weft-bridge -p weft-host-local
-BIN=$PWD/target/release
+BIN=$PWD/target/x86_64-unknown-linux-gnu/release
 P=wdemo
 DATA=$(mktemp -d /tmp/weft-demo.XXXXXX)
 cleanup() {

@@ -9,7 +9,7 @@
 #   - an EXIT trap that deletes every netns and dir the test created.
 #
 # Plugin selection (set by tests/run):
-#   PLUGINS=weft  -> $WEFT_BIN (default <repo>/target/release)
+#   PLUGINS=weft  -> $WEFT_BIN (default <repo>/target/x86_64-unknown-linux-gnu/release)
 #   PLUGINS=go    -> $GO_BIN   (default /usr/lib/cni)
 # MAIN_DIR is where the invoked plugin (conf "type") is taken from, IPAM_DIR
 # is CNI_PATH (where bridge finds host-local).  Interop tests change them.
@@ -19,7 +19,7 @@ REPO_ROOT=$(cd "$TESTS_DIR/.." && pwd)
 
 export LC_ALL=C
 PLUGINS=${PLUGINS:-weft}
-WEFT_BIN=${WEFT_BIN:-target/release}
+WEFT_BIN=${WEFT_BIN:-target/x86_64-unknown-linux-gnu/release}
 case $WEFT_BIN in /*) ;; *) WEFT_BIN=$REPO_ROOT/$WEFT_BIN ;; esac
 GO_BIN=${GO_BIN:-/usr/lib/cni}
 

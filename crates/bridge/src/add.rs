@@ -1,7 +1,7 @@
 //! ADD: bridge, veth, IPAM, addresses, routes, gateway, ipMasq, macspoofchk.
 
 use std::net::IpAddr;
-use std::thread::sleep;
+use std::thread::{sleep, JoinHandle};
 use std::time::{Duration, Instant};
 
 use ipnetwork::IpNetwork;
@@ -13,7 +13,7 @@ use weft_netlink::{
 
 use crate::config::{self, format_mac, BridgeConf};
 use crate::netutil::{
-    default_net, find_link, gateway_of, nl, open_netns, random_veth_name, same_family, Undo,
+    default_net, find_link, gateway_of, nl, open_netns, random_veth_name, same_family, Trace, Undo,
 };
 use crate::spoofcheck;
 
@@ -21,16 +21,27 @@ use crate::spoofcheck;
 const VETH_NAME_TRIES: usize = 10;
 
 pub fn cmd_add(args: &CmdArgs) -> Result<Value> {
+    let mut trace = Trace::new();
     let conf = config::load(&args.stdin, &args.args)?;
     let mut undo = Undo::new();
 
+    // IPAM runs in its own process; start it now so its exec overlaps our netlink work (on a
+    // busy node this hides most of host-local's start-up). The guard releases the allocation
+    // if ADD fails before the result is consumed.
+    let mut pending = conf
+        .ipam_type
+        .as_ref()
+        .map(|t| PendingIpam::start(t.clone(), args.clone()));
+
     let host = Handle::new().map_err(nl("open netlink socket"))?;
     let br = ensure_bridge(&host, &conf)?;
+    trace.mark("bridge");
     let netns = open_netns(&args.netns)?;
     let cont = Handle::for_netns(&netns).map_err(nl("open netlink socket in the pod netns"))?;
 
     let (host_veth, cont_link) = setup_veth(&host, &cont, &netns, &br, &conf, args, &mut undo)?;
     let cont_mac = format_mac(&cont_link.mac);
+    trace.mark("veth");
 
     let mut result = CniResult {
         cni_version: "1.1.0".into(),
@@ -51,9 +62,13 @@ pub fn cmd_add(args: &CmdArgs) -> Result<Value> {
         });
     }
 
-    if let Some(ipam_type) = &conf.ipam_type {
-        let ipam_result = exec_plugin(ipam_type, Command::Add, &args.stdin, args)?
-            .ok_or_else(|| CniError::Internal("IPAM plugin returned missing IP config".into()))?;
+    if let (Some(ipam_type), Some(p)) = (&conf.ipam_type, pending.as_mut()) {
+        // Pod-side sysctls that do not depend on the addresses, while IPAM is still running.
+        let (ifname, enable_dad) = (args.ifname.clone(), conf.enable_dad);
+        netns
+            .run(move || container_sysctls(&ifname, enable_dad))
+            .map_err(nl("enter the pod netns"))?;
+        let ipam_result = p.wait()?;
         {
             let (t, stdin, a) = (ipam_type.clone(), args.stdin.clone(), args.clone());
             undo.push("release IPAM allocation", move || {
@@ -62,6 +77,9 @@ pub fn cmd_add(args: &CmdArgs) -> Result<Value> {
                     .map_err(|e| e.msg())
             });
         }
+        let ipam_result = ipam_result
+            .ok_or_else(|| CniError::Internal("IPAM plugin returned missing IP config".into()))?;
+        trace.mark("ipam");
         let ipam = CniResult::parse(&ipam_result)?;
         result.ips = ipam.ips;
         result.routes = ipam.routes;
@@ -73,11 +91,14 @@ pub fn cmd_add(args: &CmdArgs) -> Result<Value> {
         }
         let gateways = calc_gateways(&mut result, &conf);
         configure_container(&cont, &netns, cont_link.index, args, &conf, &result)?;
+        trace.mark("container");
         if conf.is_gateway {
             setup_gateways(&host, &br, &conf, &gateways, &mut result, &mut undo)?;
+            trace.mark("gateway");
         }
         if conf.ip_masq {
             setup_masq(&conf, args, &result, &mut undo)?;
+            trace.mark("ipmasq");
         }
     } else if !conf.disable_container_interface {
         cont.link_set_up(cont_link.index)
@@ -91,6 +112,7 @@ pub fn cmd_add(args: &CmdArgs) -> Result<Value> {
         wait_port_up(&host, host_veth.index, &host_veth.name)?
     };
 
+    trace.mark("port-up");
     // The host veth and bridge MACs can change as ports come and go: report what they are now.
     result.interfaces[1].mac = format_mac(&host_veth.mac);
     let br_now = host
@@ -113,6 +135,58 @@ pub fn cmd_add(args: &CmdArgs) -> Result<Value> {
     Ok(out)
 }
 
+/// An IPAM ADD running on a helper thread (the thread waits for the plugin process).
+struct PendingIpam {
+    plugin: String,
+    args: CmdArgs,
+    thread: Option<JoinHandle<Result<Option<Value>>>>,
+}
+
+impl PendingIpam {
+    fn start(plugin: String, args: CmdArgs) -> Self {
+        let (p, a) = (plugin.clone(), args.clone());
+        let thread = std::thread::Builder::new()
+            .name("weft-ipam".into())
+            .spawn(move || exec_plugin(&p, Command::Add, &a.stdin, &a))
+            .ok();
+        PendingIpam {
+            plugin,
+            args,
+            thread,
+        }
+    }
+
+    /// The IPAM result. After this, releasing the allocation is the caller's job.
+    fn wait(&mut self) -> Result<Option<Value>> {
+        match self.thread.take() {
+            Some(t) => t
+                .join()
+                .unwrap_or_else(|_| Err(CniError::Internal("IPAM thread panicked".into()))),
+            // The thread could not be spawned: run IPAM here.
+            None => exec_plugin(&self.plugin, Command::Add, &self.args.stdin, &self.args),
+        }
+    }
+}
+
+impl Drop for PendingIpam {
+    /// ADD failed before it used the IPAM result: wait for IPAM and give the address back, so
+    /// nothing leaks (the plugin process would otherwise finish on its own after we exit).
+    fn drop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            if let Ok(Ok(_)) = t.join() {
+                if let Err(e) =
+                    exec_plugin(&self.plugin, Command::Del, &self.args.stdin, &self.args)
+                {
+                    eprintln!(
+                        "bridge: cleanup after failed ADD: release IPAM allocation: {}",
+                        e.msg()
+                    );
+                }
+            }
+        }
+    }
+}
+
 fn iface(name: &str, mac: &[u8; 6], sandbox: &str) -> Interface {
     Interface {
         name: name.to_string(),
@@ -127,9 +201,15 @@ fn iface(name: &str, mac: &[u8; 6], sandbox: &str) -> Interface {
 fn ensure_bridge(host: &Handle, conf: &BridgeConf) -> Result<Link> {
     let name = &conf.bridge;
     let wrap = |e: String| CniError::Internal(format!("failed to create bridge {name:?}: {e}"));
-    match host.bridge_create(name, conf.mtu, conf.vlan_filtering()) {
-        Ok(_) | Err(NlError::Exists(_)) => {}
-        Err(e) => return Err(wrap(format!("could not add {name:?}: {e}"))),
+    // Look up first: on a running node the bridge nearly always exists already.
+    let exists = find_link(host, name)
+        .map_err(nl(format!("could not lookup {name:?}")))?
+        .is_some();
+    if !exists {
+        match host.bridge_create(name, conf.mtu, conf.vlan_filtering()) {
+            Ok(_) | Err(NlError::Exists(_)) => {}
+            Err(e) => return Err(wrap(format!("could not add {name:?}: {e}"))),
+        }
     }
     let br = bridge_by_name(host, name).map_err(|e| match e {
         // An existing link of another type is a configuration conflict, not an internal error.
@@ -187,10 +267,8 @@ fn setup_veth(
             "container veth name provided ({ifname}) already exists"
         )));
     }
-    let host_name = create_veth(host, netns, ifname, conf.mtu, conf.mac)?;
-    let host_veth = host
-        .link_by_name(&host_name)
-        .map_err(nl(format!("failed to lookup {host_name:?}")))?;
+    let host_veth = create_veth(host, netns, ifname, conf.mtu, conf.mac)?;
+    let host_name = host_veth.name.clone();
     {
         // Deleting either end destroys the pair.
         let idx = host_veth.index;
@@ -226,11 +304,11 @@ fn create_veth(
     ifname: &str,
     mtu: Option<u32>,
     mac: Option<[u8; 6]>,
-) -> Result<String> {
+) -> Result<Link> {
     for _ in 0..VETH_NAME_TRIES {
         let name = random_veth_name();
         match host.veth_create(&name, ifname, netns, mtu, mac) {
-            Ok(_) => return Ok(name),
+            Ok(link) => return Ok(link),
             // Either the random host name collided or the pod name appeared meanwhile.
             Err(NlError::Exists(_)) => {
                 if find_link(host, &name).ok().flatten().is_none() {
@@ -339,12 +417,12 @@ fn configure_container(
     conf: &BridgeConf,
     result: &CniResult,
 ) -> Result<()> {
-    let ifname = args.ifname.clone();
-    let has_v6 = result.ips.iter().any(|i| i.address.is_ipv6());
-    let enable_dad = conf.enable_dad;
-    netns
-        .run(move || container_sysctls(&ifname, has_v6, enable_dad))
-        .map_err(nl("enter the pod netns"))??;
+    if result.ips.iter().any(|i| i.address.is_ipv6()) {
+        let ifname = args.ifname.clone();
+        netns
+            .run(move || enable_ipv6(&ifname))
+            .map_err(nl("enter the pod netns"))??;
+    }
 
     let ifname = &args.ifname;
     let (mut v4gw, mut v6gw) = (None, None);
@@ -402,9 +480,8 @@ fn route_err(r: &Route, gw: Option<IpAddr>, ifname: &str, e: NlError) -> CniErro
     ))
 }
 
-/// Runs on a thread inside the pod netns. Errors are ignored like Go's, except enabling IPv6,
-/// without which the addresses cannot be added.
-fn container_sysctls(ifname: &str, has_v6: bool, enable_dad: bool) -> Result<()> {
+/// Runs on a thread inside the pod netns. Errors are ignored, as Go ignores them.
+fn container_sysctls(ifname: &str, enable_dad: bool) {
     if enable_dad {
         let _ = sysctl_set(&format!("net/ipv6/conf/{ifname}/enhanced_dad"), "1");
         let _ = sysctl_set(&format!("net/ipv6/conf/{ifname}/accept_dad"), "1");
@@ -413,7 +490,12 @@ fn container_sysctls(ifname: &str, has_v6: bool, enable_dad: bool) -> Result<()>
         let _ = sysctl_set(&format!("net/ipv6/conf/{ifname}/accept_dad"), "0");
     }
     let _ = sysctl_set(&format!("net/ipv4/conf/{ifname}/arp_notify"), "1");
-    if has_v6 {
+}
+
+/// Runs on a thread inside the pod netns: IPv6 must be on for lo and the pod interface before
+/// IPv6 addresses can be added, so failing to enable it is an error.
+fn enable_ipv6(ifname: &str) -> Result<()> {
+    {
         for dev in ["lo", ifname] {
             let key = format!("net/ipv6/conf/{dev}/disable_ipv6");
             match sysctl_get(&key) {
@@ -547,10 +629,8 @@ fn ensure_vlan_interface(
         return Ok(l);
     }
     let here = Netns::current().map_err(nl("failed to find host namespace"))?;
-    let port_name = create_veth(host, &here, &name, Some(br.mtu), None)?;
-    let port = host
-        .link_by_name(&port_name)
-        .map_err(nl(format!("failed to lookup {port_name:?}")))?;
+    let port = create_veth(host, &here, &name, Some(br.mtu), None)?;
+    let port_name = port.name.clone();
     {
         let idx = port.index;
         undo.push("delete vlan gateway veth", move || {
