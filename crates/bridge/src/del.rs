@@ -6,8 +6,7 @@
 //! prevResult's addresses and, failing those, the per-container chain name and comment.
 
 use ipnetwork::IpNetwork;
-use serde_json::Value;
-use weft_cni_core::{exec_plugin, CmdArgs, CniError, CniResult, Command, Result};
+use weft_cni_core::{exec_plugin, parse_netconf, CmdArgs, CniError, CniResult, Command, Result};
 use weft_netlink::{Handle, Netns, NlError};
 
 use crate::config::{self, BridgeConf};
@@ -142,36 +141,11 @@ fn prev_result_ips(conf: &BridgeConf, ifname: &str) -> Vec<IpNetwork> {
         .collect()
 }
 
-/// The `(containerID, ifname)` pairs of `cni.dev/valid-attachments`.
-pub fn valid_attachments(stdin: &[u8]) -> Result<Vec<(String, String)>> {
-    let v: Value = serde_json::from_slice(stdin)
-        .map_err(|e| CniError::Decode(format!("failed to load netconf: {e}")))?;
-    let mut out = Vec::new();
-    if let Some(list) = v.get("cni.dev/valid-attachments") {
-        let items = list.as_array().ok_or_else(|| {
-            CniError::InvalidConfig("\"cni.dev/valid-attachments\" must be a list".into())
-        })?;
-        for item in items {
-            let cid = item.get("containerID").and_then(Value::as_str);
-            let ifn = item.get("ifname").and_then(Value::as_str);
-            match (cid, ifn) {
-                (Some(c), Some(i)) => out.push((c.to_string(), i.to_string())),
-                _ => {
-                    return Err(CniError::InvalidConfig(format!(
-                        "invalid entry in \"cni.dev/valid-attachments\": {item}"
-                    )))
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
 /// GC (CNI 1.1; Go's bridge has none): forwards to IPAM, then removes the masquerade rules of
 /// this network that belong to no valid attachment. Keeps going past errors.
 pub fn cmd_gc(args: &CmdArgs) -> Result<()> {
     let conf = config::load(&args.stdin, &args.args)?;
-    let valid = valid_attachments(&args.stdin)?;
+    let valid = parse_netconf(&args.stdin)?.valid_attachments()?;
     let mut first: Option<CniError> = None;
     if let Some(ipam_type) = &conf.ipam_type {
         if let Err(e) = exec_plugin(ipam_type, Command::Gc, &args.stdin, args) {
@@ -198,18 +172,6 @@ pub fn cmd_status(args: &CmdArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn attachments() {
-        let s =
-            br#"{"name":"n","cni.dev/valid-attachments":[{"containerID":"a","ifname":"eth0"}]}"#;
-        assert_eq!(
-            valid_attachments(s).unwrap(),
-            vec![("a".into(), "eth0".into())]
-        );
-        assert!(valid_attachments(br#"{"cni.dev/valid-attachments":[{"x":1}]}"#).is_err());
-        assert!(valid_attachments(br#"{"name":"n"}"#).unwrap().is_empty());
-    }
 
     #[test]
     fn prev_ips_only_for_our_interface() {
