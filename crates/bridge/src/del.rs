@@ -18,12 +18,16 @@ pub fn cmd_del(args: &CmdArgs) -> Result<()> {
     let mut errors: Vec<CniError> = Vec::new();
     let mut ips = prev_result_ips(&conf, &args.ifname);
 
-    if !args.netns.is_empty() {
-        match remove_container_link(&args.netns, &args.ifname) {
-            Ok(addrs) => ips.extend(addrs),
-            Err(e) => errors.push(e),
-        }
-    }
+    // Deleting a veth blocks in the kernel for ~20 ms (synchronize_net while unregistering the
+    // pair). Nothing below depends on it: IPAM only touches its files, and the masquerade
+    // teardown finds rules by chain name and comment. So the link goes on its own thread and
+    // the rest of the cleanup overlaps with the kernel's wait.
+    let link_removal = (!args.netns.is_empty()).then(|| {
+        let (netns, ifname) = (args.netns.clone(), args.ifname.clone());
+        std::thread::Builder::new()
+            .name("weft-del-link".into())
+            .spawn(move || remove_container_link(&netns, &ifname))
+    });
 
     if let Some(ipam_type) = &conf.ipam_type {
         if let Err(e) = exec_plugin(ipam_type, Command::Del, &args.stdin, args) {
@@ -49,24 +53,36 @@ pub fn cmd_del(args: &CmdArgs) -> Result<()> {
         }
     }
 
+    let link_result = match link_removal {
+        None => Ok(()),
+        Some(Ok(thread)) => thread
+            .join()
+            .unwrap_or_else(|_| Err(CniError::Internal("link removal thread panicked".into()))),
+        // No thread could be started: do it here.
+        Some(Err(_)) => remove_container_link(&args.netns, &args.ifname),
+    };
+    // The link's error, if any, comes first: it is the one Go would have hit first.
+    if let Err(e) = link_result {
+        errors.insert(0, e);
+    }
+
     match errors.into_iter().next() {
         Some(e) => Err(e),
         None => Ok(()),
     }
 }
 
-/// Deletes the pod end of the veth (the kernel removes the host end with it) and returns the
-/// global unicast addresses it had. A vanished netns, a path that is no longer a netns (a
+/// Deletes the pod end of the veth (the kernel removes the host end with it). A vanished netns, a path that is no longer a netns (a
 /// reboot or a runtime that already cleaned up), or a missing link are all "already gone".
-fn remove_container_link(netns_path: &str, ifname: &str) -> Result<Vec<IpNetwork>> {
+fn remove_container_link(netns_path: &str, ifname: &str) -> Result<()> {
     let netns = match Netns::open(netns_path) {
         Ok(ns) => ns,
-        Err(NlError::NotFound(_)) => return Ok(Vec::new()),
+        Err(NlError::NotFound(_)) => return Ok(()),
         Err(NlError::NotNetns(_)) => {
             eprintln!(
                 "bridge: DEL: {netns_path:?} is not a network namespace; treating it as gone"
             );
-            return Ok(Vec::new());
+            return Ok(());
         }
         Err(e) => {
             return Err(CniError::Internal(format!(
@@ -80,40 +96,13 @@ fn remove_container_link(netns_path: &str, ifname: &str) -> Result<Vec<IpNetwork
     let Some(link) = find_link(&h, ifname)
         .map_err(|e| CniError::Internal(format!("failed to lookup {ifname:?}: {e}")))?
     else {
-        return Ok(Vec::new());
+        return Ok(());
     };
-    let addrs: Vec<IpNetwork> = h
-        .addrs(Some(link.index), weft_netlink::Family::All)
-        .map(|a| {
-            a.into_iter()
-                .map(|a| a.net)
-                .filter(is_global_unicast)
-                .collect()
-        })
-        .unwrap_or_default();
     match h.link_del(link.index) {
-        Ok(()) | Err(NlError::NotFound(_)) => Ok(addrs),
+        Ok(()) | Err(NlError::NotFound(_)) => Ok(()),
         Err(e) => Err(CniError::Internal(format!(
             "failed to delete {ifname:?}: {e}"
         ))),
-    }
-}
-
-fn is_global_unicast(n: &IpNetwork) -> bool {
-    match n.ip() {
-        std::net::IpAddr::V4(a) => {
-            !(a.is_loopback()
-                || a.is_link_local()
-                || a.is_multicast()
-                || a.is_unspecified()
-                || a.is_broadcast())
-        }
-        std::net::IpAddr::V6(a) => {
-            !(a.is_loopback()
-                || a.is_multicast()
-                || a.is_unspecified()
-                || (a.segments()[0] & 0xffc0) == 0xfe80)
-        }
     }
 }
 
