@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(iproute2 iptables nftables iputils-ping jq conntrack procps kmod util-linux time python3
       containernetworking-plugins protobuf-compiler etcd-server etcd-client
       # runtimes for the end-to-end tests (tests/e2e)
-      containerd runc podman golang-go golang-github-appc-cni-dev busybox-static python3-grpcio)
+      containerd runc podman golang-go golang-github-appc-cni-dev busybox-static python3-grpcio python3-yaml)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,0 +1,265 @@
+# shellcheck shell=bash
+# scripts/install.sh (always with --destdir or DESTDIR into the test's temp
+# dir: these tests never write to the real /opt or /etc) and
+# conf/kube-flannel-weft.yml.
+# shellcheck source=tests/e2e/helpers.bash
+source "$(dirname "${BASH_SOURCE[0]}")/helpers.bash"
+
+INSTALL=$E2E_REPO/scripts/install.sh
+
+# fake_build DIR NAME...: a build dir whose "binaries" are small scripts.
+fake_build() {
+	local d=$1 n
+	shift
+	mkdir -p "$d"
+	for n in "$@"; do
+		printf '#!/bin/sh\necho %s v1\n' "$n" >"$d/$n"
+		chmod 755 "$d/$n"
+	done
+}
+
+# run_install ARG...: sets RC, OUT (stdout+stderr).
+run_install() {
+	OUT=$("$INSTALL" "$@" 2>&1)
+	RC=$?
+	log "install.sh $*: rc=$RC"$'\n'"$OUT"
+}
+
+# Every file under DIR, relative, with its mode.
+tree_of() { (cd "$1" && find . -type f -printf '%P %m\n' | sort); }
+
+test_install_fresh_destdir() {
+	local from=$T/build root=$T/root
+	fake_build "$from" bridge host-local loopback
+	run_install --from "$from" --destdir "$root" --conf 10-weft-bridge.conflist
+	assert_rc 0
+	assert_eq "etc/cni/net.d/10-weft-bridge.conflist 644
+opt/cni/bin/bridge 755
+opt/cni/bin/host-local 755
+opt/cni/bin/loopback 755" "$(tree_of "$root")" "installed tree"
+	for p in bridge host-local loopback; do
+		[[ $OUT == *"installed $root/opt/cni/bin/$p"* ]] || fail "no 'installed' line for $p"
+		cmp -s "$from/$p" "$root/opt/cni/bin/$p" || fail "$p differs from the build"
+	done
+	cmp -s "$E2E_REPO/conf/10-weft-bridge.conflist" "$root/etc/cni/net.d/10-weft-bridge.conflist" ||
+		fail "conflist differs from conf/"
+	assert_match "missing +portmap \(not built: cargo build --release -p weft-portmap\)" "$OUT" "missing portmap"
+	assert_match "missing +flannel \(not built" "$OUT" "missing flannel"
+	[[ $OUT != *warning* ]] || fail "unexpected warning: $OUT"
+
+	# The same with DESTDIR from the environment and --prefix/--conf-dir.
+	OUT=$(DESTDIR=$T/root2 "$INSTALL" --from "$from" --prefix /usr/libexec/cni --conf-dir /etc/cni/other \
+		--conf 10-weft-bridge 2>&1) || fail "install.sh with DESTDIR: $OUT"
+	[[ -x $T/root2/usr/libexec/cni/bridge && -f $T/root2/etc/cni/other/10-weft-bridge.conflist ]] ||
+		fail "DESTDIR/--prefix/--conf-dir not honoured: $(tree_of "$T/root2")"
+
+	# A conf that another file shadows (runtimes take the lexically first),
+	# then the same under a name that sorts first.
+	mkdir -p "$T/root3/etc/cni/net.d"
+	echo '{}' >"$T/root3/etc/cni/net.d/10-other.conflist"
+	run_install --from "$from" --destdir "$T/root3" --conf 20-weft-dualstack
+	assert_rc 0
+	assert_match "warning: 10-other.conflist sorts before 20-weft-dualstack.conflist" "$OUT" "shadowing warning"
+	assert_match "installed +$T/root3/etc/cni/net.d/20-weft-dualstack.conflist" "$OUT"
+	run_install --from "$from" --destdir "$T/root3" --conf 20-weft-dualstack --conf-name 05-weft.conflist
+	assert_rc 0
+	assert_match "installed +$T/root3/etc/cni/net.d/05-weft.conflist" "$OUT"
+	[[ $OUT != *"sorts before 05-weft"* ]] || fail "05-weft.conflist sorts first, no warning expected: $OUT"
+	cmp -s "$E2E_REPO/conf/20-weft-dualstack.conflist" "$T/root3/etc/cni/net.d/05-weft.conflist" ||
+		fail "--conf-name content"
+}
+
+test_install_unchanged_conflict_force() {
+	local from=$T/build root=$T/root before
+	fake_build "$from" bridge host-local loopback
+	run_install --from "$from" --destdir "$root"
+	assert_rc 0
+	before=$(cd "$root" && find . -type f -printf '%P %i %Y\n' | sort)
+
+	# Same again: every file "unchanged", none rewritten (same inode).
+	run_install --from "$from" --destdir "$root"
+	assert_rc 0
+	assert_eq 3 "$(grep -c '^unchanged ' <<<"$OUT")" "unchanged lines"
+	assert_eq "$before" "$(cd "$root" && find . -type f -printf '%P %i %Y\n' | sort)" "files after a no-op install"
+
+	# A locally modified file and a rebuilt one: refused, nothing changes,
+	# not even the new plugin.
+	echo "# local edit" >>"$root/opt/cni/bin/bridge"
+	printf '#!/bin/sh\necho host-local v2\n' >"$from/host-local"
+	fake_build "$from" portmap
+	before=$(cd "$root" && find . -type f -printf '%P %i %s\n' | sort)
+	run_install --from "$from" --destdir "$root"
+	assert_rc 1
+	assert_match "conflict +$root/opt/cni/bin/bridge" "$OUT" "bridge conflict"
+	assert_match "conflict +$root/opt/cni/bin/host-local" "$OUT" "host-local conflict"
+	assert_match "nothing was changed" "$OUT"
+	assert_eq "$before" "$(cd "$root" && find . -type f -printf '%P %i %s\n' | sort)" "files after a refused install"
+	[[ -z $(find "$root" -name '.*weft-install*') ]] || fail "temp files left"
+
+	# --force: replaced, installed, unchanged.
+	run_install --from "$from" --destdir "$root" --force
+	assert_rc 0
+	assert_match "replaced +$root/opt/cni/bin/bridge" "$OUT"
+	assert_match "replaced +$root/opt/cni/bin/host-local" "$OUT"
+	assert_match "installed +$root/opt/cni/bin/portmap" "$OUT"
+	assert_match "unchanged +$root/opt/cni/bin/loopback" "$OUT"
+	for p in bridge host-local portmap loopback; do
+		cmp -s "$from/$p" "$root/opt/cni/bin/$p" || fail "$p is not the build's after --force"
+	done
+	[[ -z $(find "$root" -name '.*weft-install*') ]] || fail "temp files left"
+}
+
+test_install_with_flanneld() {
+	local from=$T/build root=$T/root
+	fake_build "$from" bridge host-local portmap flannel loopback flanneld
+	run_install --from "$from" --destdir "$root" --with-flanneld --network 10.50.0.0/16 --backend host-gw \
+		--conf 10-weft-bridge.conflist
+	assert_rc 0
+	assert_eq "etc/cni/net.d/10-weft-bridge.conflist 644
+etc/default/weft-flanneld 644
+etc/kube-flannel/net-conf.json 644
+etc/systemd/system/weft-flanneld.service 644
+opt/cni/bin/bridge 755
+opt/cni/bin/flannel 755
+opt/cni/bin/host-local 755
+opt/cni/bin/loopback 755
+opt/cni/bin/portmap 755
+usr/local/bin/flanneld 755" "$(tree_of "$root")" "installed tree"
+	[[ $OUT != *missing* ]] || fail "nothing should be missing: $OUT"
+	assert_jq '.Network == "10.50.0.0/16" and .Backend.Type == "host-gw"' "$(cat "$root/etc/kube-flannel/net-conf.json")"
+	grep -qx 'ExecStart=/usr/local/bin/flanneld --net-config-path=/etc/kube-flannel/net-conf.json' \
+		"$root/etc/systemd/system/weft-flanneld.service" || fail "unit ExecStart"
+	grep -qx 'Type=notify' "$root/etc/systemd/system/weft-flanneld.service" || fail "unit Type"
+	grep -qx 'EnvironmentFile=-/etc/default/weft-flanneld' "$root/etc/systemd/system/weft-flanneld.service" ||
+		fail "unit EnvironmentFile"
+	grep -q '^FLANNELD_ETCD_ENDPOINTS=' "$root/etc/default/weft-flanneld" || fail "env file lacks the etcd endpoints"
+	assert_match 'systemctl daemon-reload' "$OUT" "next steps"
+
+	# Another network: the net-conf.json differs -> conflict, unless --force.
+	run_install --from "$from" --destdir "$root" --with-flanneld
+	assert_rc 1
+	assert_match "conflict +$root/etc/kube-flannel/net-conf.json" "$OUT"
+	run_install --from "$from" --destdir "$root" --with-flanneld --force
+	assert_rc 0
+	assert_jq '.Network == "10.244.0.0/16" and .Backend.Type == "vxlan"' "$(cat "$root/etc/kube-flannel/net-conf.json")"
+}
+
+test_install_bad_usage() {
+	local from=$T/build root=$T/root
+	fake_build "$from" bridge host-local
+	run_install --from "$from" --destdir "$root" --conf no-such-conf
+	assert_rc 2
+	assert_match "no conf/no-such-conf" "$OUT"
+	assert_match "10-weft-bridge.conflist" "$OUT" "list of available confs"
+	run_install --from "$from" --destdir "$root" --with-flanneld
+	assert_rc 2
+	assert_match "flanneld is not built" "$OUT"
+	run_install --from "$from" --destdir "$root" --backend udp
+	assert_rc 2
+	run_install --from "$from" --destdir "$root" --prefix opt/cni/bin
+	assert_rc 2
+	run_install --from "$T/empty" --destdir "$root"
+	assert_rc 2
+	mkdir -p "$T/empty"
+	run_install --from "$T/empty" --destdir "$root"
+	assert_rc 2
+	assert_match "no plugin binary" "$OUT"
+	run_install --bogus
+	assert_rc 2
+	run_install --from "$from" --destdir "$root" --conf-name x.conflist
+	assert_rc 2
+	assert_match "needs --conf" "$OUT"
+	run_install --from "$from" --destdir "$root" --conf 10-weft-bridge --conf-name ../x.conflist
+	assert_rc 2
+	[[ ! -e $root ]] || fail "a failed install wrote $(tree_of "$root")"
+	# --dry-run writes nothing.
+	run_install --from "$from" --destdir "$root" --dry-run
+	assert_rc 0
+	assert_match "\(dry run\) installed +$root/opt/cni/bin/bridge" "$OUT"
+	[[ ! -e $root ]] || fail "--dry-run wrote $(tree_of "$root")"
+}
+
+# The real build: what is built gets installed and runs.
+test_install_release_build() {
+	local root=$T/root p n=0
+	run_install --from "$WEFT_BIN" --destdir "$root" --conf 10-weft-bridge.conflist
+	assert_rc 0
+	for p in "${E2E_PLUGINS[@]}"; do
+		if [[ -x $WEFT_BIN/$p ]]; then
+			n=$((n + 1))
+			cmp -s "$WEFT_BIN/$p" "$root/opt/cni/bin/$p" || fail "$p not installed"
+			OUT=$(env -i CNI_COMMAND=VERSION "$root/opt/cni/bin/$p" <<<'{"cniVersion":"1.0.0"}') ||
+				fail "installed $p does not run: $OUT"
+			assert_jq '.supportedVersions | index("1.0.0") != null'
+		else
+			[[ ! -e $root/opt/cni/bin/$p ]] || fail "$p installed although not built"
+		fi
+	done
+	[[ $n -gt 0 ]] || fail "no weft plugin built in $WEFT_BIN"
+}
+
+# conf/kube-flannel-weft.yml: valid YAML in kube-flannel.yml's layout, the
+# stock conflist, and init-container scripts that actually work.
+test_kube_flannel_manifest() {
+	local yml=$E2E_REPO/conf/kube-flannel-weft.yml out img=$T/img host=$T/host p
+	/usr/bin/python3 -c 'import yaml' 2>/dev/null || fail "python3-yaml is not installed (needed to check the manifest)"
+	out=$(/usr/bin/python3 - "$yml" <<-'EOF'
+		import json, sys, yaml
+		docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+		kinds = [d["kind"] for d in docs]
+		assert kinds == ["Namespace", "ServiceAccount", "ConfigMap", "DaemonSet"], kinds
+		cm = next(d for d in docs if d["kind"] == "ConfigMap")
+		ds = next(d for d in docs if d["kind"] == "DaemonSet")
+		assert cm["metadata"]["name"] == "kube-flannel-cfg"
+		assert all(d["metadata"].get("namespace", "kube-flannel") == "kube-flannel" for d in docs)
+		net = json.loads(cm["data"]["net-conf.json"])
+		assert net["Network"] and net["Backend"]["Type"] in ("vxlan", "host-gw"), net
+		spec = ds["spec"]["template"]["spec"]
+		assert spec["hostNetwork"] is True
+		assert ds["spec"]["selector"]["matchLabels"].items() <= ds["spec"]["template"]["metadata"]["labels"].items()
+		vols = {v["name"] for v in spec["volumes"]}
+		inits = {c["name"]: c for c in spec["initContainers"]}
+		assert list(inits) == ["install-cni-plugin", "install-cni"], list(inits)
+		for c in spec["initContainers"] + spec["containers"]:
+		    for m in c.get("volumeMounts", []):
+		        assert m["name"] in vols, m
+		    for e in c.get("env", []):
+		        ref = e.get("valueFrom", {}).get("configMapKeyRef")
+		        if ref:
+		            assert ref["name"] == "kube-flannel-cfg" and ref["key"] in cm["data"], ref
+		hostpaths = {v["name"]: v["hostPath"]["path"] for v in spec["volumes"] if "hostPath" in v}
+		assert hostpaths["cni-plugin"] == "/opt/cni/bin" and hostpaths["cni"] == "/etc/cni/net.d", hostpaths
+		assert hostpaths["run"] == "/run/flannel", hostpaths
+		flanneld = spec["containers"][0]
+		assert flanneld["command"][0].endswith("/flanneld"), flanneld["command"]
+		assert "--net-config-path=/etc/kube-flannel/net-conf.json" in flanneld["args"]
+		print(json.dumps({
+		    "cni": json.loads(cm["data"]["cni-conf.json"]),
+		    "plugin_script": inits["install-cni-plugin"]["command"][-1],
+		    "conf_script": inits["install-cni"]["command"][-1],
+		}))
+	EOF
+	) || fail "conf/kube-flannel-weft.yml: $out"
+	assert_eq "$(jq -S . <<<"$FLANNEL_CONFLIST")" "$(jq -S .cni <<<"$out")" "cni-conf.json (the stock flannel conflist)"
+	if [[ -f $E2E_REPO/conf/kube-flannel.conflist ]]; then
+		assert_eq "$(jq -S . "$E2E_REPO/conf/kube-flannel.conflist")" "$(jq -S .cni <<<"$out")" \
+			"cni-conf.json vs conf/kube-flannel.conflist"
+	fi
+
+	# Run the init containers' scripts against temp dirs standing for the
+	# image and the node.
+	fake_build "$img/opt/weft/bin" bridge host-local portmap flannel loopback
+	mkdir -p "$host/opt/cni/bin" "$host/etc/cni/net.d" "$img/etc/kube-flannel"
+	jq .cni <<<"$out" >"$img/etc/kube-flannel/cni-conf.json"
+	jq -r .plugin_script <<<"$out" | sed -e "s#/opt/weft/bin#$img/opt/weft/bin#g" \
+		-e "s#/opt/cni/bin#$host/opt/cni/bin#g" | sh -e || fail "install-cni-plugin script failed"
+	jq -r .conf_script <<<"$out" | sed -e "s#/etc/kube-flannel#$img/etc/kube-flannel#g" \
+		-e "s#/etc/cni/net.d#$host/etc/cni/net.d#g" | sh -e || fail "install-cni script failed"
+	for p in bridge host-local portmap flannel loopback; do
+		[[ -x $host/opt/cni/bin/$p ]] && cmp -s "$img/opt/weft/bin/$p" "$host/opt/cni/bin/$p" ||
+			fail "install-cni-plugin did not install $p"
+	done
+	cmp -s "$img/etc/kube-flannel/cni-conf.json" "$host/etc/cni/net.d/10-flannel.conflist" ||
+		fail "install-cni did not install 10-flannel.conflist"
+	assert_eq 6 "$(find "$host" -type f | wc -l)" "files the init containers wrote (no temp files left)"
+}
