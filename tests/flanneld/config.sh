@@ -1,0 +1,170 @@
+# shellcheck shell=bash
+# flanneld configuration: network config errors, flags and their
+# FLANNELD_* environment variables, interface selection, healthz, and
+# starting before etcd is reachable.
+# shellcheck source=tests/flanneld/helpers.bash
+source "$(dirname "${BASH_SOURCE[0]}")/helpers.bash"
+
+# Run flanneld in node 1 to completion (it must exit); sets RC and OUT (log).
+fl_run_once() {
+	local rc
+	timeout 10 ip netns exec "${FL_NS[1]}" env ${FL_ENV:-} "$FLANNELD" "$@" >"$T/once.log" 2>&1
+	rc=$?
+	RC=$rc
+	OUT=$(cat "$T/once.log")
+	log "--- flanneld $* -> rc=$rc"
+	log "$OUT"
+}
+
+fl_bad_conf() { # JSON ERE
+	printf '%s' "$1" >"$T/net-conf.json"
+	fl_run_once --etcd-endpoints="$FL_ETCD" --iface=eth0 --subnet-file="$T/n1/subnet.env" \
+		--net-config-path="$T/net-conf.json"
+	assert_eq 1 "$RC" "exit status for config $1"
+	grep -qE -- "$2" <<<"$OUT" || fail "error for $1 does not match /$2/: $OUT"
+}
+
+test_flanneld_bad_network_configs() {
+	fl_need
+	fl_underlay
+	fl_node 1
+	fl_bad_conf '{"Backend":{"Type":"vxlan"}}' '"Network" is missing'
+	fl_bad_conf '{"Network":"10.244.0.0/16","SubnetLen":31,"Backend":{"Type":"vxlan"}}' 'SubnetLen must be less than /31 \(got SubnetLen 31\)'
+	fl_bad_conf '{"Network":"10.244.0.0/16","SubnetLen":17}' 'SubnetLen 17 with Network 10.244.0.0/16'
+	fl_bad_conf '{"Network":"10.244.0.0/16","Backend":{"Type":"wireguard"}}' 'unknown backend type: wireguard'
+	fl_bad_conf '{"Network":"10.244.0.0/16"}' 'unknown backend type: udp'
+	fl_bad_conf '{"Network":"10.244.0.0/33","Backend":{"Type":"vxlan"}}' 'invalid "Network": invalid CIDR address: 10.244.0.0/33'
+	fl_bad_conf '{"Network":"10.244.0.0/16","SubnetMin":"10.245.0.0","Backend":{"Type":"vxlan"}}' 'SubnetMin is not in the range of the Network'
+	fl_bad_conf '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","VNI":"one"}}' '"Backend.VNI"'
+	fl_bad_conf '{"Network":' 'invalid network config JSON'
+	in_n 1 ip link show flannel.1 >/dev/null 2>&1 && fail "a rejected config created flannel.1"
+	[[ -e $T/n1/subnet.env ]] && fail "a rejected config wrote subnet.env"
+	return 0
+}
+
+test_flanneld_bad_etcd_config_is_retried() {
+	fl_cluster '{"Network":"10.244.0.0/16","SubnetLen":8,"Backend":{"Type":"vxlan"}}'
+	fl_node 1
+	fl_start 1
+	wait_for 5 "config error logged" grep -q "network must be able to accommodate at least four subnets" "$T/n1/flanneld.log"
+	fl_exited 1 && fail "flanneld exited on a bad etcd config (Go retries)"
+	fl_config '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'
+	fl_wait_up 1
+}
+
+test_flanneld_starts_before_etcd() {
+	fl_need
+	fl_underlay
+	fl_node 1
+	fl_start 1
+	wait_for 5 "etcd errors logged" grep -q "Couldn't fetch network config" "$T/n1/flanneld.log"
+	sleep 1
+	fl_exited 1 && fail "flanneld gave up while etcd was unreachable"
+	fl_etcd_start
+	wait_for 5 "missing config logged" grep -q "flannel config not found in etcd store" "$T/n1/flanneld.log"
+	fl_config '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'
+	fl_wait_up 1
+	in_n 1 ip link show flannel.1 >/dev/null || fail "no flannel.1"
+}
+
+test_flanneld_flags_and_env() {
+	fl_cluster
+	fl_node 1
+	fl_node 2
+	# Environment equivalents, Go-style single-dash flags.
+	FL_ENV="FLANNELD_ETCD_ENDPOINTS=$FL_ETCD FLANNELD_IFACE=eth0 FLANNELD_SUBNET_FILE=$T/n1/env.file FLANNELD_IP_MASQ=true FLANNELD_IPTABLES_FORWARD_RULES=false" \
+		fl_run_bg 1
+	wait_for 10 "env-configured flanneld is up" test -s "$T/n1/env.file"
+	grep -q '^FLANNEL_IPMASQ=true$' "$T/n1/env.file" || fail "FLANNELD_IP_MASQ ignored"
+	in_n 1 iptables -t nat -S FLANNEL-POSTRTG >/dev/null 2>&1 || fail "no masquerade chain"
+	in_n 1 iptables -t filter -S FLANNEL-FWD >/dev/null 2>&1 && fail "FLANNELD_IPTABLES_FORWARD_RULES=false ignored"
+	# A flag beats the environment.
+	FL_ENV="FLANNELD_SUBNET_FILE=$T/ignored.env" fl_up 2 -ip-masq=false -iface=10.99.0.2
+	[[ -e $T/ignored.env ]] && fail "environment beat the command line"
+	grep -q '^FLANNEL_IPMASQ=false$' "$(fl_env 2)" || fail "-ip-masq=false ignored"
+
+	fl_run_once --subnet-lease-renew-margin=0
+	assert_eq 1 "$RC" "exit status for margin 0"
+	grep -q "Invalid subnet-lease-renew-margin option, out of acceptable range" <<<"$OUT" || fail "margin error: $OUT"
+	FL_ENV=FLANNELD_SUBNET_LEASE_RENEW_MARGIN=1440 fl_run_once
+	assert_eq 1 "$RC" "exit status for margin 1440 (env)"
+	fl_run_once --kube-subnet-mgr
+	assert_eq 1 "$RC" "exit status for --kube-subnet-mgr"
+	grep -q "not supported" <<<"$OUT" || fail "kube mode error: $OUT"
+}
+
+# Start node N's flanneld with only the environment (no default flags).
+fl_run_bg() { # N
+	local n=$1
+	# shellcheck disable=SC2086
+	ip netns exec "${FL_NS[$n]}" env ${FL_ENV:-} "$FLANNELD" >>"$T/n$n/flanneld.log" 2>&1 &
+	FL_PID[$n]=$!
+	track_pid "${FL_PID[$n]}"
+}
+
+test_flanneld_interface_selection() {
+	fl_cluster
+	local n
+	for n in 1 2 3 4 5; do fl_node $n; done
+	# A second interface (not on the underlay) in node 2 must not be picked
+	# by the default-route rule.
+	in_n 2 ip link add dummy7 type veth peer name dummy7p
+	in_n 2 ip addr add 192.0.2.7/24 dev dummy7
+	in_n 2 ip link set dummy7p up
+	in_n 2 ip link set dummy7 up
+	fl_start_plain 1 --iface=10.99.0.1
+	fl_start_plain 2 --iface=nonexistent0 --iface-regex='^dummy[0-9]+$' --iface-regex=eth
+	fl_start_plain 3
+	fl_start_plain 4 --iface-can-reach=$FL_UNDERLAY_IP
+	fl_start_plain 5 --iface=eth0 --public-ip=10.99.0.55
+	for n in 1 2 3 4 5; do fl_wait_up $n; done
+	local ip
+	for n in 1 2 3 4; do
+		ip=$(fl_etcdctl get --print-value-only "$(fl_key $n)" | jq -r .PublicIP)
+		case $n in
+		2) assert_eq 192.0.2.7 "$ip" "node 2's public IP (regex matched dummy7's address)" ;;
+		*) assert_eq "10.99.0.$n" "$ip" "node $n's public IP" ;;
+		esac
+	done
+	assert_eq 10.99.0.55 "$(fl_etcdctl get --print-value-only "$(fl_key 5)" | jq -r .PublicIP)" "--public-ip"
+	assert_json '.[0].linkinfo.info_data.local' 10.99.0.55 "$(in_n 5 ip -d -j link show flannel.1)"
+	assert_json '.[0].linkinfo.info_data.link' eth0 "$(in_n 5 ip -d -j link show flannel.1)"
+	# No usable interface: exit 1.
+	fl_run_once --etcd-endpoints="$FL_ETCD" --iface=nonexistent0 --subnet-file="$T/x.env"
+	assert_eq 1 "$RC" "exit status without a usable interface"
+	grep -q "Failed to find interface to use that matches the interfaces and/or regexes provided" <<<"$OUT" ||
+		fail "interface error: $OUT"
+}
+
+# fl_start without the default --iface.
+fl_start_plain() { # N [args]
+	local n=$1
+	shift
+	FL_WROTE[$n]=$(fl_writes "$n")
+	ip netns exec "${FL_NS[$n]}" "$FLANNELD" --etcd-endpoints="$FL_ETCD" \
+		--subnet-file="$(fl_env "$n")" "$@" >>"$T/n$n/flanneld.log" 2>&1 &
+	FL_PID[$n]=$!
+	track_pid "${FL_PID[$n]}"
+}
+
+# HTTP GET inside node 1 with bash's /dev/tcp: prints the status code.
+fl_http_status() { # PORT PATH
+	in_n 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 && printf 'GET $2 HTTP/1.1\r\nHost: x\r\n\r\n' >&3 && head -n1 <&3" |
+		awk '{print $2}'
+}
+
+test_flanneld_healthz() {
+	fl_need
+	fl_underlay
+	fl_node 1
+	# Before etcd answers: alive, not ready.
+	fl_start 1 --healthz-ip=127.0.0.1 --healthz-port=10257
+	wait_for 5 "healthz listening" fl_http_status 10257 /healthz
+	assert_eq 200 "$(fl_http_status 10257 /healthz)" "/healthz before etcd"
+	assert_eq 503 "$(fl_http_status 10257 /readyz)" "/readyz before etcd"
+	fl_etcd_start
+	fl_config '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'
+	fl_wait_up 1
+	assert_eq 200 "$(fl_http_status 10257 /readyz)" "/readyz when up"
+	assert_eq 404 "$(fl_http_status 10257 /nope)" "unknown path"
+}
