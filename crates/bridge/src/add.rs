@@ -661,19 +661,21 @@ fn setup_masq(
     let ips: Vec<IpNetwork> = result.ips.iter().map(|i| i.address).collect();
     let backend = weft_firewall::select_backend(conf.ip_masq_backend.as_deref())
         .map_err(|e| CniError::Internal(e.to_string()))?;
-    {
-        let (ips, net, ifn, cid) = (
-            ips.clone(),
-            conf.name.clone(),
-            args.ifname.clone(),
-            args.container_id.clone(),
-        );
-        undo.push("remove ipMasq rules", move || {
-            weft_firewall::teardown_ipmasq(&ips, &net, &ifn, &cid).map_err(|e| e.to_string())
-        });
-    }
+    // A failed setup has removed what it made (nft: one transaction; iptables: the families
+    // done so far), so the teardown is only needed once it succeeded. Tearing down after a
+    // failure would cost another full lock wait per iptables call when the xtables lock is
+    // what failed.
     weft_firewall::setup_ipmasq(backend, &ips, &conf.name, &args.ifname, &args.container_id)
-        .map_err(|e| CniError::Internal(format!("failed to set up ipMasq: {e}")))
+        .map_err(|e| CniError::Internal(format!("failed to set up ipMasq: {e}")))?;
+    let (net, ifn, cid) = (
+        conf.name.clone(),
+        args.ifname.clone(),
+        args.container_id.clone(),
+    );
+    undo.push("remove ipMasq rules", move || {
+        weft_firewall::teardown_ipmasq(&ips, &net, &ifn, &cid).map_err(|e| e.to_string())
+    });
+    Ok(())
 }
 
 /// Polls the host veth until its operstate is UP. Go sleeps 0, 50, 500, 1000, 1000 ms; the

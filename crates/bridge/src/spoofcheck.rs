@@ -109,14 +109,34 @@ fn base_rule_handles(listing: &Value, want_comment: &str) -> Vec<u64> {
         .collect()
 }
 
-fn chain_exists(name: &str) -> bool {
-    Command::new("nft")
-        .args(["list", "chain", "bridge", TABLE, name])
-        .stdout(Stdio::null())
+/// Names of the chains in `bridge nat`, from `nft -j list chains bridge`.
+///
+/// The chain names hold the ifname, which may contain `"`, `;` or `#`. nft
+/// joins its command-line words and parses them as nft syntax, so a name is
+/// never put on the command line: it would not be found (and the chains
+/// would leak on DEL), or worse.
+fn bridge_nat_chains() -> Vec<String> {
+    let out = Command::new("nft")
+        .args(["-j", "list", "chains", "bridge"])
         .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
+        .output();
+    let v: Value = match out {
+        Ok(o) if o.status.success() => serde_json::from_slice(&o.stdout).unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
+    chain_names(&v, TABLE)
+}
+
+fn chain_names(listing: &Value, table: &str) -> Vec<String> {
+    let Some(items) = listing.get("nftables").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|i| i.get("chain"))
+        .filter(|c| c.get("table").and_then(Value::as_str) == Some(table))
+        .filter_map(|c| c.get("name").and_then(Value::as_str).map(String::from))
+        .collect()
 }
 
 /// Removes the jump rule and both per-attachment chains. Best effort: a missing table or chain
@@ -146,9 +166,10 @@ pub fn teardown(container_id: &str, ifname: &str) -> Result<(), String> {
     // Flush both chains before deleting either: the iface chain's jump references the mac chain,
     // and nft refuses to delete a chain that is still referenced (EBUSY).
     let macc = format!("{ifc}-mac");
+    let existing = bridge_nat_chains();
     let present: Vec<&String> = [&ifc, &macc]
         .into_iter()
-        .filter(|name| chain_exists(name))
+        .filter(|name| existing.contains(name))
         .collect();
     for name in &present {
         cmds.push(json!({"flush": {"chain": {"family": "bridge", "table": TABLE, "name": name}}}));
@@ -175,6 +196,18 @@ mod tests {
         assert!(s.contains("\"macspoofchk-cid-eth0\""));
         assert!(s.contains("\"prio\":-300"));
         assert_eq!(b["nftables"].as_array().unwrap().len(), 10);
+    }
+
+    #[test]
+    fn chain_names_from_json() {
+        let v = json!({"nftables":[{"metainfo":{}},
+            {"chain":{"family":"bridge","table":"nat","name":"cni-br-iface-c-e\";#0"}},
+            {"chain":{"family":"bridge","table":"filter","name":"other"}}]});
+        assert_eq!(
+            chain_names(&v, "nat"),
+            vec!["cni-br-iface-c-e\";#0".to_string()]
+        );
+        assert!(chain_names(&Value::Null, "nat").is_empty());
     }
 
     #[test]

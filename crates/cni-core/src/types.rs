@@ -338,7 +338,8 @@ impl IpConfig {
     /// is derived from the address when printing, as Go's 100->040 converter does.
     pub fn parse(v: &Value) -> Result<IpConfig> {
         let obj = as_object(v, "IPConfig")?;
-        let (f, extra) = gojson::split_fields(obj, IPCONFIG_KEYS);
+        let (f, mut extra) = gojson::split_fields(obj, IPCONFIG_KEYS);
+        drop_keys(&mut extra, IPCONFIG020_KEYS);
         let interface = get_uint(slot(&f, 1), "IPConfig.interface", u64::MAX)?
             .map(|i| usize::try_from(i).unwrap_or(usize::MAX));
         Ok(IpConfig {
@@ -471,6 +472,14 @@ impl Default for IpConfig {
     fn default() -> Self {
         IpConfig::new(unspecified_v4(), None, None)
     }
+}
+
+/// Removes the keys an IP config of another spec version knows (matched as Go matches
+/// them): kept as unknown keys, they would be printed back at that version with a value of
+/// the wrong type (`"interface": "x"` read from 0.2.0, printed at 1.0.0), giving a result
+/// that neither we nor Go can parse.
+fn drop_keys(extra: &mut Map, known: &[&str]) {
+    extra.retain(|k, _| !known.iter().any(|f| f.eq_ignore_ascii_case(k)));
 }
 
 fn append_extra(m: &mut Map, extra: &Map) {
@@ -655,7 +664,8 @@ fn ipconfig_020_value(ip: &IpConfig, routes: &[&Route]) -> Value {
 
 fn parse_ipconfig_020(v: &Value) -> Result<(IpConfig, Vec<Route>)> {
     let obj = as_object(v, "types020.IPConfig")?;
-    let (f, extra) = gojson::split_fields(obj, IPCONFIG020_KEYS);
+    let (f, mut extra) = gojson::split_fields(obj, IPCONFIG020_KEYS);
+    drop_keys(&mut extra, IPCONFIG_KEYS);
     let ip = IpConfig {
         interface: None,
         address: get_cidr(slot(&f, 0), "IPConfig.ip")?,
@@ -672,6 +682,25 @@ fn parse_ipconfig_020(v: &Value) -> Result<(IpConfig, Vec<Route>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipconfig_keys_of_other_versions_are_not_kept() {
+        // Failed the round-trip check of fuzz/fuzz_targets/netconf.rs: a key of the other
+        // IPConfig layout was kept as an unknown key and printed at that layout, where it
+        // does not parse.
+        let from_020 = serde_json::json!({"cniVersion": "0.2.0",
+            "ip4": {"ip": "10.0.0.2/24", "interface": "x", "Address": 1, "extra": true}});
+        let from_100 = serde_json::json!({"cniVersion": "1.0.0",
+            "ips": [{"address": "10.0.0.2/24", "routes": 7, "IP": {}, "extra": true}]});
+        for input in [from_020, from_100] {
+            let r = CniResult::parse(&input).unwrap();
+            assert_eq!(r.ips[0].extra.keys().collect::<Vec<_>>(), vec!["extra"]);
+            for v in crate::SUPPORTED_VERSIONS {
+                let printed = r.to_value(v).unwrap();
+                CniResult::parse(&printed).unwrap_or_else(|e| panic!("{v}: {e:?} {printed}"));
+            }
+        }
+    }
 
     #[test]
     fn defaults_are_the_zero_v4_network() {

@@ -44,6 +44,16 @@ pub enum FwError {
     #[error("unknown ipmasq backend {}", go_quote(.0))]
     UnknownBackend(String),
 
+    /// An argument that cannot be passed safely: a control character in an
+    /// iptables-restore word would end the line and start another command.
+    #[error("refusing to pass {} to {binary}: it contains a control character", go_quote(.arg))]
+    UnsafeArgument {
+        /// Binary it was meant for, e.g. `iptables-restore`.
+        binary: String,
+        /// The offending argument.
+        arg: String,
+    },
+
     /// A command printed something we could not understand.
     #[error("unexpected output from {binary}: {msg}")]
     Parse {
@@ -68,6 +78,14 @@ impl FwError {
             1 => Err(errs.remove(0)),
             _ => Err(FwError::Multiple(errs)),
         }
+    }
+
+    /// Whether iptables gave up waiting for the xtables lock (someone else
+    /// held it for the whole `-w` wait). Retrying or probing again would
+    /// only wait as long once more.
+    pub fn is_lock_timeout(&self) -> bool {
+        self.stderr_contains("holding the xtables lock")
+            || self.stderr_contains("Stopped waiting after")
     }
 
     /// Whether the command's stderr contains `needle` (used to recognise

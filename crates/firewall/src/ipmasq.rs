@@ -22,7 +22,7 @@ use crate::error::FwError;
 use crate::exec::Tools;
 use crate::iptables::{rule, Family, Iptables, RestoreBatch, RuleArgs, TableDump};
 use crate::names::{chain_name, format_comment, hash_with_prefix, CHAIN_PREFIX, MAX_CHAIN_LEN};
-use crate::nft::{truncate_comment, Nft, NftRule, NftScript};
+use crate::nft::{nft_literal, truncate_comment, Nft, NftRule, NftScript};
 use crate::Backend;
 
 /// nft table holding the masquerade rules (family inet).
@@ -67,13 +67,20 @@ pub fn hash_for_instance(net: &str, ifname: &str, cid: &str) -> String {
 
 /// Go `commentForInstance`: the instance hash, then a readable description
 /// with `"` removed, cut to 128 bytes.
+///
+/// Control characters are removed too, so the comment is exactly what nft
+/// stores from [`crate::nft::nft_quote`]. Go removes only `"` and then writes the
+/// comment with `%q`, so for an ifname holding `\` (which CNI allows) nft
+/// stores a different text than Go computes and Go's GC deletes the rule of
+/// a live container. The hash prefix, which DEL matches on, is computed on
+/// the raw names, as in Go.
 pub fn comment_for_instance(net: &str, ifname: &str, cid: &str) -> String {
     let c = format!(
         "{}, net: {}, if: {}, id: {}",
         hash_for_instance(net, ifname, cid),
-        net.replace('"', ""),
-        ifname.replace('"', ""),
-        cid.replace('"', "")
+        nft_literal(net),
+        nft_literal(ifname),
+        nft_literal(cid)
     );
     truncate_comment(c)
 }
@@ -270,17 +277,34 @@ pub fn setup(
     }
 }
 
+/// One restore per family. If a family fails, the families already set up in this call are
+/// removed again, so a failed setup leaves nothing and the caller does not need to tear down
+/// (with the xtables lock held by someone else, every iptables call waits its full
+/// `lock_wait_secs`; a rollback of all families after the first timeout would multiply that).
 fn setup_iptables(tools: &Tools, ips: &[IpNetwork], net: &str, cid: &str) -> Result<(), FwError> {
     let chain = iptables_chain(net, cid);
     let comment = format_comment(net, cid);
+    let mut done: Vec<Iptables> = Vec::new();
     for family in Family::ALL {
         if !ips.iter().any(|ip| Family::of_net(ip) == family) {
             continue;
         }
         let ipt = Iptables::new(tools, family);
-        let dump = ipt.list_table(NAT)?;
-        let batch = iptables_setup_batch(&dump, family, ips, &chain, &comment);
-        ipt.restore(&batch)?;
+        let applied = ipt.list_table(NAT).and_then(|dump| {
+            ipt.restore(&iptables_setup_batch(&dump, family, ips, &chain, &comment))
+        });
+        if let Err(e) = applied {
+            for ipt in &done {
+                // Best effort: DEL removes whatever this leaves.
+                let _ = apply_with_retry(ipt, |dump| {
+                    let mut batch = RestoreBatch::new(NAT);
+                    remove_chain_into(&mut batch, dump, &chain);
+                    batch
+                });
+            }
+            return Err(e);
+        }
+        done.push(ipt);
     }
     Ok(())
 }
@@ -594,6 +618,25 @@ mod tests {
         let c = comment_for_instance("n\"x", "eth0", &"a".repeat(200));
         assert_eq!(c.len(), 128);
         assert!(c.contains("net: nx,"));
+    }
+
+    #[test]
+    fn nft_comment_is_what_nft_stores() {
+        // CNI allows `"` and `\` in an ifname. The comment must be the
+        // literal text nft stores, or CHECK and GC would not recognise it.
+        let c = comment_for_instance("n", r#"e"\;#{$0"#, "c");
+        assert!(c.ends_with(r", net: n, if: e\;#{$0, id: c"), "{c}");
+        assert_eq!(
+            c.split(',').next(),
+            Some(hash_for_instance("n", r#"e"\;#{$0"#, "c").as_str())
+        );
+        let s = nft_setup_script(&[net("10.0.0.2/24")], "n", r#"e"\;#{$0"#, "c", &[]);
+        let last = s.render().lines().last().unwrap_or_default().to_string();
+        assert!(
+            last.ends_with(&format!("masquerade comment \"{c}\"")),
+            "{last}"
+        );
+        assert_eq!(last.matches('"').count(), 2, "{last}");
     }
 
     #[test]

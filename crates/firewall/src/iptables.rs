@@ -100,6 +100,12 @@ impl Iptables {
         if batch.is_empty() {
             return Ok(());
         }
+        if let Some(arg) = batch.unsafe_word() {
+            return Err(FwError::UnsafeArgument {
+                binary: self.restore.name.clone(),
+                arg: arg.to_string(),
+            });
+        }
         let argv = vec![
             "--noflush".to_string(),
             "-w".to_string(),
@@ -111,8 +117,13 @@ impl Iptables {
     /// Go's `SupportsIPTables`: the binary exists and can list
     /// `filter INPUT` (whether or not anything is in it).
     pub fn supported(&self) -> bool {
+        self.probe().is_ok()
+    }
+
+    /// [`Iptables::supported`], with the reason when it is not.
+    pub fn probe(&self) -> Result<(), FwError> {
         let args = ["-t", "filter", "-n", "-L", "INPUT"].map(String::from);
-        self.run(&args).is_ok()
+        self.run(&args).map(|_| ())
     }
 }
 
@@ -380,6 +391,8 @@ fn canonical_address(v: &str) -> String {
 pub struct RestoreBatch {
     table: String,
     lines: Vec<String>,
+    /// Words that cannot be written safely (see [`RestoreBatch::unsafe_word`]).
+    unsafe_words: Vec<String>,
 }
 
 impl RestoreBatch {
@@ -388,6 +401,7 @@ impl RestoreBatch {
         RestoreBatch {
             table: table.to_string(),
             lines: Vec::new(),
+            unsafe_words: Vec::new(),
         }
     }
 
@@ -425,6 +439,15 @@ impl RestoreBatch {
     }
 
     fn command(&mut self, op: &str, chain: &str, pos: Option<u32>, args: &[String]) -> &mut Self {
+        // iptables-restore splits its input into lines before it unquotes
+        // words, so no quoting can carry a line break: a word holding one
+        // would end this rule and start a command of the caller's choosing.
+        // Such words are recorded and the batch is refused as a whole.
+        for w in std::iter::once(chain).chain(args.iter().map(String::as_str)) {
+            if w.chars().any(char::is_control) {
+                self.unsafe_words.push(w.to_string());
+            }
+        }
         let mut line = format!("{op} {}", quote_restore_word(chain));
         if let Some(pos) = pos {
             line.push_str(&format!(" {pos}"));
@@ -440,6 +463,13 @@ impl RestoreBatch {
     /// Whether nothing has been added.
     pub fn is_empty(&self) -> bool {
         self.lines.is_empty()
+    }
+
+    /// The first word holding a control character (`\n`, `\r`, NUL, ...),
+    /// if any: such a batch must not be sent ([`Iptables::restore`] refuses
+    /// it).
+    pub fn unsafe_word(&self) -> Option<&str> {
+        self.unsafe_words.first().map(String::as_str)
     }
 
     /// The lines added so far, without the `*table`/`COMMIT` frame.
@@ -602,6 +632,25 @@ mod tests {
         }
         assert_eq!(quote_restore_word("10.0.0.0/24"), "10.0.0.0/24");
         assert_eq!(quote_restore_word("!"), "!");
+    }
+
+    #[test]
+    fn control_characters_make_a_batch_unsafe() {
+        let mut b = RestoreBatch::new("nat");
+        b.append("X", &rule(&["-j", "ACCEPT"]));
+        assert_eq!(b.unsafe_word(), None);
+        let evil = "x\"\nCOMMIT\n*filter\n-A INPUT -j DROP\n#";
+        b.append("X", &rule(&["-m", "comment", "--comment", evil]));
+        assert_eq!(b.unsafe_word(), Some(evil));
+        let mut c = RestoreBatch::new("nat");
+        c.delete_chain("X\r");
+        assert_eq!(c.unsafe_word(), Some("X\r"));
+        // Refused before anything runs (the binary does not even exist).
+        let mut tools = Tools::from_env();
+        tools.iptables_restore.name = "/nonexistent/iptables-restore".into();
+        let err = Iptables::new(&tools, Family::V4).restore(&b).unwrap_err();
+        assert!(matches!(err, FwError::UnsafeArgument { .. }), "{err}");
+        assert!(err.to_string().contains("control character"), "{err}");
     }
 
     #[test]

@@ -53,6 +53,10 @@ impl std::fmt::Display for Backend {
 /// Go's backend choice: an explicit `"iptables"` or `"nftables"`; with none,
 /// iptables unless iptables is unusable and nft is usable. Anything else is
 /// `unknown ipmasq backend "<value>"`.
+///
+/// An iptables that is only busy (the xtables lock held past the bounded
+/// wait) is not "unusable": that is an error, not a reason to put the rules
+/// in nftables instead. (Go waits for the lock without limit here.)
 pub fn select_backend(requested: Option<&str>) -> Result<Backend, FwError> {
     select_backend_with(&Tools::from_env(), requested)
 }
@@ -63,14 +67,12 @@ pub fn select_backend_with(tools: &Tools, requested: Option<&str>) -> Result<Bac
         Some("iptables") => Ok(Backend::Iptables),
         Some("nftables") => Ok(Backend::Nftables),
         Some(other) => Err(FwError::UnknownBackend(other.to_string())),
-        None => {
-            let iptables = iptables::Iptables::new(tools, Family::V4);
-            if !iptables.supported() && nft::Nft::new(tools).supported() {
-                Ok(Backend::Nftables)
-            } else {
-                Ok(Backend::Iptables)
-            }
-        }
+        None => match iptables::Iptables::new(tools, Family::V4).probe() {
+            Ok(()) => Ok(Backend::Iptables),
+            Err(e) if e.is_lock_timeout() => Err(e),
+            Err(_) if nft::Nft::new(tools).supported() => Ok(Backend::Nftables),
+            Err(_) => Ok(Backend::Iptables),
+        },
     }
 }
 
@@ -184,6 +186,26 @@ mod tests {
         assert_eq!(err.to_string(), r#"unknown ipmasq backend "ebtables""#);
         let err = select_backend_with(&tools, Some("")).unwrap_err();
         assert_eq!(err.to_string(), r#"unknown ipmasq backend """#);
+    }
+
+    #[test]
+    fn busy_iptables_is_an_error_not_a_reason_for_nftables() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("iptables");
+        std::fs::write(
+            &fake,
+            "#!/bin/sh\necho 'Another app is currently holding the xtables lock. Stopped waiting after 10s.' >&2\nexit 4\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut tools = Tools::from_env();
+        tools.iptables.name = fake.display().to_string();
+        // nft "works" (`true` accepts anything): still not chosen.
+        tools.nft.name = "true".into();
+        let err = select_backend_with(&tools, None).unwrap_err();
+        assert!(err.is_lock_timeout(), "{err}");
+        assert!(err.to_string().contains("xtables lock"), "{err}");
     }
 
     #[test]

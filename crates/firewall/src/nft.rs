@@ -6,7 +6,6 @@ use serde_json::Value;
 
 use crate::error::FwError;
 use crate::exec::{Tool, Tools};
-use crate::names::go_quote;
 
 /// knftables' `CommentLengthMax`: the kernel keeps 128 bytes of comment.
 pub const COMMENT_MAX: usize = 128;
@@ -162,7 +161,7 @@ impl NftScript {
     pub fn add_table(&mut self, comment: Option<&str>) -> &mut Self {
         let mut l = format!("add table {} {}", self.family, self.table);
         if let Some(c) = comment {
-            l.push_str(&format!(" {{ comment {} ; }}", go_quote(c)));
+            l.push_str(&format!(" {{ comment {} ; }}", nft_quote(c)));
         }
         self.lines.push(l);
         self
@@ -172,7 +171,7 @@ impl NftScript {
     pub fn add_chain(&mut self, name: &str, comment: Option<&str>) -> &mut Self {
         let mut l = format!("add chain {} {} {name}", self.family, self.table);
         if let Some(c) = comment {
-            l.push_str(&format!(" {{ comment {} ; }}", go_quote(c)));
+            l.push_str(&format!(" {{ comment {} ; }}", nft_quote(c)));
         }
         self.lines.push(l);
         self
@@ -213,7 +212,7 @@ impl NftScript {
     pub fn add_rule(&mut self, chain: &str, rule: &str, comment: Option<&str>) -> &mut Self {
         let mut l = format!("add rule {} {} {chain} {rule}", self.family, self.table);
         if let Some(c) = comment {
-            l.push_str(&format!(" comment {}", go_quote(c)));
+            l.push_str(&format!(" comment {}", nft_quote(c)));
         }
         self.lines.push(l);
         self
@@ -223,7 +222,7 @@ impl NftScript {
     pub fn insert_rule(&mut self, chain: &str, rule: &str, comment: Option<&str>) -> &mut Self {
         let mut l = format!("insert rule {} {} {chain} {rule}", self.family, self.table);
         if let Some(c) = comment {
-            l.push_str(&format!(" comment {}", go_quote(c)));
+            l.push_str(&format!(" comment {}", nft_quote(c)));
         }
         self.lines.push(l);
         self
@@ -290,6 +289,25 @@ fn strip_object_comment(line: &str) -> String {
     out.replace(" { }", "")
 }
 
+/// What nft stores for a comment written with [`nft_quote`]: the text
+/// without `"` and control characters.
+pub fn nft_literal(s: &str) -> String {
+    s.chars().filter(|c| *c != '"' && !c.is_control()).collect()
+}
+
+/// Quotes a string for an nft script. nft's scanner reads a quoted string
+/// as every byte up to the next `"` (`quotedstring \"[^"]*\"` in
+/// scanner.l, in every release): there are no escapes, so a backslash is
+/// stored as is and a `"` would end the string and let the rest be parsed
+/// as nft syntax. The only safe encoding is therefore to drop `"`. Control
+/// characters are dropped as well: no comment needs them, and it keeps one
+/// command per line. (Go writes `%q`, which nft stores with the escaping
+/// backslashes, so Go's stored comment differs from the one it computes
+/// whenever the text holds a `\`.)
+pub fn nft_quote(s: &str) -> String {
+    format!("\"{}\"", nft_literal(s))
+}
+
 /// Cuts a comment to what the kernel keeps, like knftables (which slices
 /// bytes; here never inside a character).
 pub fn truncate_comment(mut s: String) -> String {
@@ -353,6 +371,25 @@ mod tests {
         assert!(parse_json_rules("{}").is_err());
         assert!(
             parse_json_rules(r#"{"nftables":[{"metainfo":{"json_schema_version":2}}]}"#).is_err()
+        );
+    }
+
+    #[test]
+    fn quoting_cannot_be_escaped() {
+        // A `"` would close the string; nft has no escapes, so it is dropped.
+        assert_eq!(
+            nft_quote("e\"; flush ruleset; #"),
+            "\"e; flush ruleset; #\""
+        );
+        // A backslash is literal in nft: written once, stored once.
+        assert_eq!(nft_quote(r"a\b\"), r#""a\b\""#);
+        assert_eq!(nft_quote("x\ny\u{1}z"), "\"xyz\"");
+        assert_eq!(nft_literal("é\"ü"), "éü");
+        let mut s = NftScript::new("inet", "t");
+        s.add_rule("c", "accept", Some("q\"\n add rule inet t c drop"));
+        assert_eq!(
+            s.render(),
+            "add rule inet t c accept comment \"q add rule inet t c drop\"\n"
         );
     }
 

@@ -574,6 +574,98 @@ fn gc_keeps_valid_attachments_and_removes_the_rest() {
     assert!(has(Family::V4, &c1));
 }
 
+/// An ifname may hold `"`, `\`, `;`, `#`, `{` (CNI only refuses `/`, `:`
+/// and spaces). Nothing of it may be parsed as nft syntax, and the stored
+/// comment must be the one CHECK and GC compute, or GC would delete the
+/// rule of a live container.
+#[test]
+fn nftables_hostile_ifname_stays_inside_the_comment() {
+    if !can_run() {
+        return;
+    }
+    let ns = TestNs::new();
+    let evil = r#"e"\;#{}$0"#;
+    setup(
+        &ns,
+        Backend::Nftables,
+        &["10.88.0.2/24"],
+        "hnet",
+        evil,
+        "h1",
+    );
+    setup(
+        &ns,
+        Backend::Nftables,
+        &["10.88.0.3/24"],
+        "hnet",
+        "eth0",
+        "h2",
+    );
+    let table = ns.nft_masq_table().unwrap();
+    let rules: Vec<&str> = table
+        .lines()
+        .filter(|l| l.contains("masquerade comment"))
+        .collect();
+    assert_eq!(rules.len(), 2, "{table}");
+    assert!(
+        rules[0].contains(r#", net: hnet, if: e\;#{}$0, id: h1""#),
+        "{table}"
+    );
+    assert!(check(
+        &ns,
+        Backend::Nftables,
+        &["10.88.0.2/24"],
+        "hnet",
+        evil,
+        "h1"
+    ));
+    // GC with both attachments valid keeps both rules.
+    let valid = vec![
+        ("h1".to_string(), evil.to_string()),
+        ("h2".to_string(), "eth0".to_string()),
+    ];
+    ns.run(|| gc_ipmasq_with(&tools(), "hnet", &valid)).unwrap();
+    assert_eq!(ns.nft_masq_table().unwrap(), table);
+    teardown(&ns, &["10.88.0.2/24"], "hnet", evil, "h1");
+    let left = ns.nft_masq_table().unwrap();
+    assert!(!left.contains("id: h1"), "{left}");
+    assert!(left.contains("id: h2"), "{left}");
+    assert!(!check(
+        &ns,
+        Backend::Nftables,
+        &["10.88.0.2/24"],
+        "hnet",
+        evil,
+        "h1"
+    ));
+}
+
+/// A setup that fails in one family removes what it did in the others, so
+/// the caller has nothing to roll back.
+#[test]
+fn failed_iptables_setup_leaves_nothing() {
+    if !can_run() {
+        return;
+    }
+    let ns = TestNs::new();
+    let mut t = tools();
+    t.ip6tables_restore.name = "/nonexistent/ip6tables-restore".into();
+    let ips = nets(&["10.89.0.2/24", "fd89::2/64"]);
+    let err = ns
+        .run(|| setup_ipmasq_with(&t, Backend::Iptables, &ips, "fnet", "eth0", "f1"))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("/nonexistent/ip6tables-restore"),
+        "{err}"
+    );
+    assert!(
+        ns.cni_lines(Family::V4).is_empty(),
+        "{:?}",
+        ns.cni_lines(Family::V4)
+    );
+    assert!(ns.cni_lines(Family::V6).is_empty());
+}
+
 // ---------------------------------------------------------------------------
 // Missing binaries and backend selection
 

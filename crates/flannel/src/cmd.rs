@@ -126,6 +126,13 @@ pub fn cmd_del(args: &CmdArgs) -> Result<()> {
     // DEL needs only dataDir: it works while flanneld is down or subnet.env is gone.
     let conf = FlannelConf::load(&args.stdin)?;
     let path = scratch::path(&conf.data_dir, &args.container_id);
+    // An ADD killed while saving leaves its temporary file; it is this DEL's to remove.
+    if let Err(e) = scratch::remove_stale_temps(&conf.data_dir, Some(&args.container_id)) {
+        eprintln!(
+            "flannel: DEL: cannot remove temporary files in {}: {e}",
+            conf.data_dir.display()
+        );
+    }
     let bytes = match scratch::read(&conf.data_dir, &args.container_id) {
         Ok(b) => b,
         // Never added, or already deleted.
@@ -163,6 +170,13 @@ pub fn cmd_del(args: &CmdArgs) -> Result<()> {
 pub fn cmd_check(args: &CmdArgs) -> Result<()> {
     let conf = FlannelConf::load(&args.stdin)?;
     let path = scratch::path(&conf.data_dir, &args.container_id);
+    // An ADD killed while saving leaves its temporary file; it is this DEL's to remove.
+    if let Err(e) = scratch::remove_stale_temps(&conf.data_dir, Some(&args.container_id)) {
+        eprintln!(
+            "flannel: DEL: cannot remove temporary files in {}: {e}",
+            conf.data_dir.display()
+        );
+    }
     let bytes = match scratch::read(&conf.data_dir, &args.container_id) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -276,6 +290,14 @@ pub fn cmd_gc(args: &CmdArgs) -> Result<()> {
                     &e,
                 ));
             }
+        }
+    }
+    // Temporary files of ADDs killed while saving (their writer is gone).
+    match scratch::remove_stale_temps(&conf.data_dir, None) {
+        Ok(0) => {}
+        Ok(n) => eprintln!("flannel: GC: removed {n} temporary files of interrupted ADDs"),
+        Err(e) => {
+            first.get_or_insert(io_error("failed to clean", &conf.data_dir, &e));
         }
     }
     if let Err(e) = forward_gc(args, &conf, &valid, live) {

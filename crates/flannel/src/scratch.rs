@@ -54,6 +54,53 @@ fn sync_dir(dir: &Path) {
     }
 }
 
+/// The container ID and writer pid of a temporary file name `.<containerID>.<pid>.tmp`.
+fn parse_temp_name(name: &str) -> Option<(&str, u32)> {
+    let (id, pid) = name
+        .strip_prefix('.')?
+        .strip_suffix(".tmp")?
+        .rsplit_once('.')?;
+    let pid = pid.parse().ok()?;
+    weft_cni_core::validate_container_id(id).ok()?;
+    Some((id, pid))
+}
+
+/// Whether the process that writes a temporary file is gone. Without a /proc to ask, every
+/// writer counts as alive (nothing is removed).
+fn writer_gone(pid: u32) -> bool {
+    Path::new("/proc/self").exists() && !Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Removes the temporary files of [`save`] whose writer is gone (an ADD killed between the
+/// write and the rename), only `container_id`'s if given. Without this, a crash at that point
+/// leaves a file nothing else ever removes. A missing directory has none.
+pub fn remove_stale_temps(data_dir: &Path, container_id: Option<&str>) -> io::Result<usize> {
+    let entries = match fs::read_dir(data_dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        let Some((id, pid)) = parse_temp_name(&name) else {
+            continue;
+        };
+        if container_id.is_some_and(|c| c != id) || !writer_gone(pid) {
+            continue;
+        }
+        match fs::remove_file(entry.path()) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(removed)
+}
+
 pub fn read(data_dir: &Path, container_id: &str) -> io::Result<Vec<u8>> {
     fs::read(path(data_dir, container_id))
 }
@@ -123,5 +170,40 @@ mod tests {
         remove(&dir, "c1").unwrap();
         assert_eq!(list(&dir).unwrap(), ["c2"]);
         assert!(list(&tmp.path().join("nope")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn stale_temps_of_dead_writers_are_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        // pid 0 never names a process in /proc; our own pid is alive.
+        let me = std::process::id();
+        for name in [
+            ".c1.0.tmp".to_string(),
+            ".c2.0.tmp".to_string(),
+            format!(".c1.{me}.tmp"),
+            ".c1.x.tmp".to_string(),
+            ".-bad.0.tmp".to_string(),
+            "c1".to_string(),
+        ] {
+            fs::write(dir.join(name), b"{").unwrap();
+        }
+        assert_eq!(parse_temp_name(".a.b.c.42.tmp"), Some(("a.b.c", 42)));
+        assert_eq!(parse_temp_name("c1.42.tmp"), None);
+        assert_eq!(remove_stale_temps(dir, Some("c1")).unwrap(), 1);
+        assert!(!dir.join(".c1.0.tmp").exists());
+        assert!(dir.join(".c2.0.tmp").exists());
+        assert!(dir.join(format!(".c1.{me}.tmp")).exists());
+        assert_eq!(remove_stale_temps(dir, None).unwrap(), 1);
+        assert!(!dir.join(".c2.0.tmp").exists());
+        for kept in [
+            format!(".c1.{me}.tmp"),
+            ".c1.x.tmp".into(),
+            ".-bad.0.tmp".into(),
+            "c1".into(),
+        ] {
+            assert!(dir.join(&kept).exists(), "{kept}");
+        }
+        assert_eq!(remove_stale_temps(&dir.join("nope"), None).unwrap(), 0);
     }
 }

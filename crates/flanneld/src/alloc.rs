@@ -126,10 +126,22 @@ pub fn allocate(
     while ip <= u64::from(u32::from(cfg.subnet_max)) && free4.len() < MAX_CANDIDATES {
         let sn = Ipv4Network::new(Ipv4Addr::from(ip as u32), cfg.subnet_len)
             .map_err(|e| e.to_string())?;
-        if !leases.iter().any(|l| overlaps4(sn, l.subnet)) {
-            free4.push(sn);
+        // Go steps one subnet at a time; a lease larger than a subnet (a corrupt or hostile
+        // `10.0.0.0-8` key) then costs one step per subnet it covers, up to 2^30. Jumping
+        // past the end of the overlapping leases skips only subnets they cover, so the
+        // candidates are Go's.
+        let taken_until = leases
+            .iter()
+            .filter(|l| overlaps4(sn, l.subnet))
+            .map(|l| u64::from(u32::from(l.subnet.broadcast())) + 1)
+            .max();
+        match taken_until {
+            None => {
+                free4.push(sn);
+                ip += size;
+            }
+            Some(end) => ip = end.max(ip + size),
         }
-        ip += size;
     }
 
     let mut free6 = Vec::new();
@@ -140,14 +152,23 @@ pub fn allocate(
         while ip6 <= max6 && free6.len() < MAX_CANDIDATES {
             let sn6 = Ipv6Network::new(Ipv6Addr::from(ip6), cfg.ipv6_subnet_len)
                 .map_err(|e| e.to_string())?;
-            let used = leases
+            // As for IPv4; here a large lease (`&::-0`) would make the walk endless. None:
+            // a lease reaches the end of the address space.
+            let taken_until = leases
                 .iter()
                 .filter_map(|l| l.ipv6_subnet)
-                .any(|l6| overlaps6(sn6, l6));
-            if !used {
-                free6.push(sn6);
-            }
-            match ip6.checked_add(size6) {
+                .filter(|l6| overlaps6(sn6, *l6))
+                .map(|l6| u128::from(l6.broadcast()).checked_add(1))
+                .max();
+            let next = match taken_until {
+                None => {
+                    free6.push(sn6);
+                    ip6.checked_add(size6)
+                }
+                Some(Some(end)) => ip6.checked_add(size6).map(|n| n.max(end)),
+                Some(None) => None,
+            };
+            match next {
                 Some(n) => ip6 = n,
                 None => break,
             }
@@ -350,6 +371,38 @@ mod tests {
         let (sn, sn6) = allocate(&c, &[], &mut first).unwrap();
         assert_eq!(sn.to_string(), "10.5.1.0/24");
         assert_eq!(sn6.unwrap().to_string(), "fc00:0:0:1::/64");
+    }
+
+    #[test]
+    fn huge_lease_does_not_stall_the_subnet_walk() {
+        // A hang in fuzz/fuzz_targets/flanneld.rs: a lease covering the whole network made
+        // allocate step through every subnet it covers (2^30 for IPv4, 2^56 and more for
+        // IPv6: a hang).
+        let c = cfg(r#"{"Network":"0.0.0.0/0","SubnetLen":30}"#);
+        let start = std::time::Instant::now();
+        let all = vec![lease("0.0.0.0/0", "10.0.0.2")];
+        assert_eq!(
+            allocate(&c, &all, &mut first).unwrap_err(),
+            "out of subnets"
+        );
+        // Candidates are still Go's: the first subnet after the covering lease.
+        let c = cfg(r#"{"Network":"10.5.0.0/16"}"#);
+        let half = vec![lease("10.5.0.0/17", "10.0.0.2")];
+        let (sn, _) = allocate(&c, &half, &mut first).unwrap();
+        assert_eq!(sn.to_string(), "10.5.128.0/24");
+
+        let c = cfg(r#"{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fd00::/8"}"#);
+        let mut l = lease("10.5.7.0/24", "10.0.0.2");
+        l.ipv6_subnet = Some("::/0".parse().unwrap());
+        assert_eq!(
+            allocate(&c, &[l.clone()], &mut first).unwrap_err(),
+            "out of subnets"
+        );
+        l.ipv6_subnet = Some("fd00::/9".parse().unwrap());
+        let (sn, sn6) = allocate(&c, &[l], &mut first).unwrap();
+        assert_eq!(sn.to_string(), "10.5.1.0/24");
+        assert_eq!(sn6.unwrap().to_string(), "fd80::/64");
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
     }
 
     #[test]

@@ -258,7 +258,10 @@ impl NetConfig {
             } else {
                 (1u128 << (128 - u32::from(plen))) - 1
             };
-            self.ipv6_subnet_max = Ipv6Addr::from(base + span + 1 - size);
+            // The last subnet: base + span + 1 - size, ordered so that nothing overflows
+            // for ::/0 (span + 1 would be 2^128); size - 1 <= span since the subnet is
+            // inside the network.
+            self.ipv6_subnet_max = Ipv6Addr::from(base + (span - (size - 1)));
         } else if !net.contains(self.ipv6_subnet_max) {
             return Err(format!(
                 "IPv6SubnetMax is not in the range of the IPv6Network (IPv6SubnetMax {} not in {net})",
@@ -408,6 +411,19 @@ mod tests {
 
     fn err(text: &str) -> String {
         NetConfig::parse(text).unwrap_err()
+    }
+
+    #[test]
+    fn ipv6_network_of_prefix_zero_does_not_overflow() {
+        // The default IPv6SubnetMax of ::/0 overflowed u128: a panic with overflow checks
+        // (debug and fuzz builds), a silent wrap otherwise.
+        let c = ok(r#"{"EnableIPv6":true,"Network":"10.0.0.0/16","IPv6Network":"::/0"}"#);
+        assert_eq!(c.ipv6_subnet_len, 64);
+        assert_eq!(c.ipv6_subnet_min, "0:0:0:1::".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(
+            c.ipv6_subnet_max,
+            "ffff:ffff:ffff:ffff::".parse::<Ipv6Addr>().unwrap()
+        );
     }
 
     #[test]

@@ -6,17 +6,7 @@
 //! in place) and when our lease is deleted (like Go, so a supervisor
 //! restarts us), 1 on fatal errors.
 
-mod alloc;
-mod config;
-mod daemon;
-mod dataplane;
-mod flags;
-mod healthz;
-mod iface;
-mod lease;
-mod registry;
-mod subnet_file;
-mod traffic;
+use weft_flanneld::{daemon, flags};
 
 use clap::Parser;
 use tracing::error;
@@ -31,7 +21,9 @@ fn init_logging(v: u32) {
         _ => LevelFilter::TRACE,
     };
     // Our own events at the chosen level; libraries (tonic, h2) only warn.
+    // The modules live in the weft_flanneld library, so that is their target.
     let filter = Targets::new()
+        .with_target("weft_flanneld", level)
         .with_target("flanneld", level)
         .with_default(LevelFilter::WARN);
     let fmt = tracing_subscriber::fmt::layer()

@@ -101,7 +101,8 @@ pub fn read_prev(path: &Path) -> PrevSubnets {
     }
 }
 
-fn parse_prev(text: &str) -> PrevSubnets {
+/// Parses the text of a previous subnet.env (see [`PrevSubnets`]).
+pub fn parse_prev(text: &str) -> PrevSubnets {
     let mut p = PrevSubnets::default();
     for line in text.lines() {
         let line = line.trim();

@@ -4,9 +4,11 @@
 //!
 //! Layout of `<dataDir>/<network>/` (created 0755):
 //! - `<ip>`: one file per reserved address, named by Go's `net.IP.String()`
-//!   (compressed IPv6), created `O_EXCL` 0600, holding `<cid>\r\n<ifname>`
+//!   (compressed IPv6), created exclusively 0600, holding `<cid>\r\n<ifname>`
 //!   with no trailing newline. Files written before ifnames were recorded
-//!   hold just `<cid>`.
+//!   hold just `<cid>`. Go creates it `O_EXCL` and then writes it; weft
+//!   writes `.weft-reserve.tmp` and hard-links it into place, so the file
+//!   never exists empty (see [`LockedStore::reserve`]).
 //! - `last_reserved_ip.<N>`: the last address handed out from range set N.
 //! - `lock`: opened `O_CREAT|O_RDONLY` 0750 and `flock(LOCK_EX)`ed around
 //!   every operation. Go takes it once per set operation; we take it once
@@ -24,9 +26,9 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{openat, renameat, OFlag};
+use nix::fcntl::{openat, renameat, AtFlags, OFlag};
 use nix::sys::stat::{fstat, Mode, SFlag};
-use nix::unistd::{unlinkat, UnlinkatFlags};
+use nix::unistd::{linkat, unlinkat, UnlinkatFlags};
 
 use crate::config::Attachment;
 use crate::error::{IpamError, Result};
@@ -38,6 +40,10 @@ pub const LINE_BREAK: &str = "\r\n";
 pub const LAST_IP_FILE_PREFIX: &str = "last_reserved_ip.";
 /// Name of the lock file.
 pub const LOCK_FILE: &str = "lock";
+
+/// Scratch file a reservation is written to before it is linked into place
+/// (a dotfile: never taken for an address, by Go either).
+pub const RESERVE_SCRATCH: &str = ".weft-reserve.tmp";
 
 /// Reservation files are tiny; anything bigger is not one of ours.
 const MAX_RESERVATION_SIZE: u64 = 64 * 1024;
@@ -250,26 +256,77 @@ impl LockedStore {
     pub fn reserve(&self, id: &str, ifname: &str, addr: IpAddr, range_id: usize) -> Result<bool> {
         let addr = ip::canonical(addr);
         let name = addr.to_string();
-        let flags =
-            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        let fd = match openat(
-            &self.dir,
-            name.as_str(),
-            flags,
-            Mode::from_bits_truncate(0o600),
-        ) {
-            Ok(fd) => fd,
-            Err(Errno::EEXIST) => return Ok(false),
-            Err(e) => return Err(self.err("open", &name, e)),
-        };
-        if let Err(e) = write_and_close(fd, reservation_key(id, ifname).as_bytes()) {
-            self.unlink_quietly(&name);
-            return Err(IpamError::io("write", &self.path.join(&name), &e));
+        if !self.create_exclusive(&name, reservation_key(id, ifname).as_bytes())? {
+            return Ok(false);
         }
         if let Err(e) = self.write_last_reserved(range_id, &name) {
             // Go keeps the reservation and fails the ADD, leaking it.
             self.unlink_quietly(&name);
             return Err(e);
+        }
+        Ok(true)
+    }
+
+    /// Creates `name` holding `data`, failing (`Ok(false)`) if it exists,
+    /// like Go's `O_CREAT|O_EXCL` open followed by a write, but atomic: the
+    /// data goes to [`RESERVE_SCRATCH`] first, which is then hard-linked to
+    /// `name`. Go's way, a plugin killed between the create and the write
+    /// leaves an empty reservation that no DEL matches and that holds the
+    /// address until a GC. The scratch file is only used with the lock held,
+    /// so one fixed name suffices; one left by a killed plugin is truncated
+    /// and reused. Filesystems without hard links get Go's way.
+    fn create_exclusive(&self, name: &str, data: &[u8]) -> Result<bool> {
+        let flags = OFlag::O_WRONLY
+            | OFlag::O_CREAT
+            | OFlag::O_TRUNC
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_CLOEXEC;
+        let mode = Mode::from_bits_truncate(0o600);
+        let fd = match openat(&self.dir, RESERVE_SCRATCH, flags, mode) {
+            // Not a regular file we can write (a planted symlink or fifo):
+            // remove it and try once more.
+            Err(Errno::ELOOP | Errno::EISDIR | Errno::ENXIO) => {
+                let _ = unlinkat(&self.dir, RESERVE_SCRATCH, UnlinkatFlags::NoRemoveDir);
+                openat(&self.dir, RESERVE_SCRATCH, flags, mode)
+            }
+            other => other,
+        }
+        .map_err(|e| self.err("open", RESERVE_SCRATCH, e))?;
+        if let Err(e) = write_and_close(fd, data) {
+            self.unlink_quietly(RESERVE_SCRATCH);
+            return Err(IpamError::io("write", &self.path.join(name), &e));
+        }
+        let linked = linkat(
+            &self.dir,
+            RESERVE_SCRATCH,
+            &self.dir,
+            name,
+            AtFlags::empty(),
+        );
+        self.unlink_quietly(RESERVE_SCRATCH);
+        match linked {
+            Ok(()) => Ok(true),
+            Err(Errno::EEXIST) => Ok(false),
+            Err(Errno::EPERM | Errno::EOPNOTSUPP | Errno::EMLINK | Errno::EXDEV) => {
+                self.create_exclusive_in_place(name, data)
+            }
+            Err(e) => Err(self.err("link", name, e)),
+        }
+    }
+
+    /// Go's `O_CREAT|O_EXCL` create and write, for filesystems without hard
+    /// links.
+    fn create_exclusive_in_place(&self, name: &str, data: &[u8]) -> Result<bool> {
+        let flags =
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = match openat(&self.dir, name, flags, Mode::from_bits_truncate(0o600)) {
+            Ok(fd) => fd,
+            Err(Errno::EEXIST) => return Ok(false),
+            Err(e) => return Err(self.err("open", name, e)),
+        };
+        if let Err(e) = write_and_close(fd, data) {
+            self.unlink_quietly(name);
+            return Err(IpamError::io("write", &self.path.join(name), &e));
         }
         Ok(true)
     }
@@ -623,6 +680,32 @@ mod tests {
         assert_eq!(f.store.release_by_id("a", "eth0").unwrap(), 1);
         assert!(f.exists("10.0.0.2"));
         assert!(victim.exists());
+    }
+
+    #[test]
+    fn reservation_is_never_half_written() {
+        let f = fixture();
+        let s = &f.store;
+        // A scratch file left by a killed plugin (other content, mode 0644)
+        // is reused; a planted symlink in its place is replaced, not followed.
+        std::fs::write(f.file(RESERVE_SCRATCH), "stale-id\r\neth9 and more").unwrap();
+        assert!(s.reserve("c1", "eth0", ipa("10.0.0.2"), 0).unwrap());
+        assert_eq!(f.read("10.0.0.2"), "c1\r\neth0");
+        assert!(!f.exists(RESERVE_SCRATCH));
+        let victim = f.dir.path().join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        std::os::unix::fs::symlink(&victim, f.file(RESERVE_SCRATCH)).unwrap();
+        assert!(s.reserve("c2", "eth0", ipa("10.0.0.3"), 0).unwrap());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        assert_eq!(f.read("10.0.0.3"), "c2\r\neth0");
+        assert_eq!(mode(&f.file("10.0.0.3")), 0o600 & !umask());
+        // Taken: refused, the holder's file untouched, no scratch left.
+        assert!(!s.reserve("c3", "eth0", ipa("10.0.0.2"), 0).unwrap());
+        assert_eq!(f.read("10.0.0.2"), "c1\r\neth0");
+        assert!(!f.exists(RESERVE_SCRATCH));
+        // The scratch file is never taken for a reservation.
+        std::fs::write(f.file(RESERVE_SCRATCH), "c9\r\neth0").unwrap();
+        assert!(s.get_by_id("c9", "eth0").unwrap().is_empty());
     }
 
     #[test]

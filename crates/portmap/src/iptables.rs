@@ -607,12 +607,18 @@ pub fn add(ipt: &Ipt, spec: &DnatSpec, shared: &Shared) -> Result<(), FwError> {
         let listed = reader.join().ok().and_then(|r| r.ok());
         (written, listed)
     });
-    if written.is_ok() {
-        if let Some((dump, _)) = listed {
-            let mut repair = Batch::default();
-            ensure_shared(&mut repair, &dump, shared, false);
-            if repair.is_empty() || ipt.restore(&repair).is_ok() {
-                return Ok(());
+    // Someone held the xtables lock for the whole wait: the slow path would only wait as long
+    // again before failing the same way.
+    match written {
+        Err(e) if e.is_lock_timeout() => return Err(e),
+        Err(_) => {}
+        Ok(_) => {
+            if let Some((dump, _)) = listed {
+                let mut repair = Batch::default();
+                ensure_shared(&mut repair, &dump, shared, false);
+                if repair.is_empty() || ipt.restore(&repair).is_ok() {
+                    return Ok(());
+                }
             }
         }
     }

@@ -116,6 +116,10 @@ pub fn cmd_add(args: &CmdArgs) -> Result<Value> {
             // Go probes iptables before every ADD; that costs an exec, so try iptables and
             // probe only if it fails.
             if let Err(e) = add_iptables(&tools, &conf, cid, &nets) {
+                // A busy iptables is not a missing one (and probing would wait again).
+                if e.msg().contains("holding the xtables lock") {
+                    return Err(e);
+                }
                 if config::resolve_auto() == BackendChoice::Nftables {
                     add_nft(&tools, &conf, cid, &nets)?;
                 } else {
