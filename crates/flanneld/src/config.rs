@@ -414,16 +414,21 @@ mod tests {
     }
 
     #[test]
-    fn ipv6_network_of_prefix_zero_does_not_overflow() {
-        // The default IPv6SubnetMax of ::/0 overflowed u128: a panic with overflow checks
-        // (debug and fuzz builds), a silent wrap otherwise.
+    fn default_ipv6_subnet_max_does_not_overflow() {
+        // Found by fuzz/fuzz_targets/flanneld.rs ("IPv6Network": "fd44::5/6"): the default
+        // IPv6SubnetMax of a network at the top of the address space (or ::/0) overflowed
+        // u128, a panic with overflow checks (debug and fuzz builds).
         let c = ok(r#"{"EnableIPv6":true,"Network":"10.0.0.0/16","IPv6Network":"::/0"}"#);
         assert_eq!(c.ipv6_subnet_len, 64);
         assert_eq!(c.ipv6_subnet_min, "0:0:0:1::".parse::<Ipv6Addr>().unwrap());
+        let top = "ffff:ffff:ffff:ffff::".parse::<Ipv6Addr>().unwrap();
+        assert_eq!(c.ipv6_subnet_max, top);
+        let c = ok(r#"{"EnableIPv6":true,"Network":"10.0.0.0/16","IPv6Network":"fd44::5/6"}"#);
         assert_eq!(
-            c.ipv6_subnet_max,
-            "ffff:ffff:ffff:ffff::".parse::<Ipv6Addr>().unwrap()
+            c.ipv6_subnet_min,
+            "fc00:0:0:1::".parse::<Ipv6Addr>().unwrap()
         );
+        assert_eq!(c.ipv6_subnet_max, top);
     }
 
     #[test]
