@@ -42,6 +42,17 @@ impl Tool {
     }
 
     /// Runs the tool with `args`, feeding `stdin` if given; returns stdout.
+    /// Runs the tool and returns what it printed and how it exited, success or not (for
+    /// callers that read stdout of a failing command, like iptables-restore's `-S` probes).
+    pub fn output(
+        &self,
+        args: &[String],
+        stdin: Option<&str>,
+    ) -> Result<std::process::Output, FwError> {
+        let path = self.resolve()?;
+        spawn_output(&path, &display_command(&self.name, args), args, stdin)
+    }
+
     pub fn run(&self, args: &[String], stdin: Option<&str>) -> Result<String, FwError> {
         let path = self.resolve()?;
         run_command(&path, &self.name, args, stdin)
@@ -145,14 +156,14 @@ fn is_plain_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "-_./:=,+@%!".contains(c)
 }
 
-/// Runs `path` with `args` (no shell), optionally feeding `stdin`.
-fn run_command(
+/// Runs `path` with `args` (no shell), optionally feeding `stdin`, and returns its output
+/// whatever the exit status. `command` is the command line shown in errors.
+fn spawn_output(
     path: &Path,
-    binary: &str,
+    command: &str,
     args: &[String],
     stdin: Option<&str>,
-) -> Result<String, FwError> {
-    let command = display_command(binary, args);
+) -> Result<std::process::Output, FwError> {
     let mut cmd = Command::new(path);
     cmd.args(args)
         // Messages we match on ("No such file or directory") are English.
@@ -165,13 +176,13 @@ fn run_command(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|source| FwError::Spawn {
-        command: command.clone(),
+        command: command.to_string(),
         source,
     })?;
 
     // Write stdin from a scoped thread so that a chatty child can never
     // deadlock against us on a full stdout pipe.
-    let output = std::thread::scope(|s| {
+    std::thread::scope(|s| {
         if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
             s.spawn(move || {
                 // A write error shows up as the child's failure below.
@@ -181,9 +192,21 @@ fn run_command(
         child.wait_with_output()
     })
     .map_err(|source| FwError::Spawn {
-        command: command.clone(),
+        command: command.to_string(),
         source,
-    })?;
+    })
+}
+
+/// Runs `path` with `args` (no shell), optionally feeding `stdin`; stdout on success, else
+/// `FwError::Command` with the exit status and stderr.
+fn run_command(
+    path: &Path,
+    binary: &str,
+    args: &[String],
+    stdin: Option<&str>,
+) -> Result<String, FwError> {
+    let command = display_command(binary, args);
+    let output = spawn_output(path, &command, args, stdin)?;
 
     if output.status.success() {
         return Ok(String::from_utf8_lossy(&output.stdout).into_owned());

@@ -21,7 +21,7 @@ pub mod nft;
 use ipnetwork::IpNetwork;
 
 pub use error::FwError;
-pub use exec::{resolve_binary, Tool, Tools, DEFAULT_LOCK_WAIT_SECS};
+pub use exec::{display_command, resolve_binary, Tool, Tools, DEFAULT_LOCK_WAIT_SECS};
 pub use iptables::Family;
 pub use names::{chain_name, format_comment, go_quote, hash_with_prefix};
 

@@ -5,10 +5,7 @@
 //! which of the listed chains exist, in one exec. `weft_firewall::Tool::run` drops stdout on
 //! failure, hence this small runner (same rules: argv only, no shell, LC_ALL=C).
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
-use weft_firewall::{FwError, Tool};
+use weft_firewall::{display_command, FwError, Tool};
 
 /// What a command printed, and whether it succeeded.
 #[derive(Debug, Clone, Default)]
@@ -22,32 +19,7 @@ pub struct Output {
 
 /// Runs `tool` with `args`, feeding `stdin` if given.
 pub fn run(tool: &Tool, args: &[String], stdin: Option<&str>) -> Result<Output, FwError> {
-    let path = tool.resolve()?;
-    let command = display(&tool.name, args);
-    let mut cmd = Command::new(&path);
-    cmd.args(args)
-        .env("LC_ALL", "C")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|source| FwError::Spawn {
-        command: command.clone(),
-        source,
-    })?;
-    let output = std::thread::scope(|s| {
-        if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            s.spawn(move || {
-                // A write error shows up as the child's failure.
-                let _ = pipe.write_all(input.as_bytes());
-            });
-        }
-        child.wait_with_output()
-    })
-    .map_err(|source| FwError::Spawn { command, source })?;
+    let output = tool.output(args, stdin)?;
     let status = match output.status.code() {
         Some(code) => format!("exit status {code}"),
         None => "killed by a signal".to_string(),
@@ -76,7 +48,7 @@ pub fn command_error(tool: &Tool, args: &[String], stdin: Option<&str>, out: &Ou
     }
     FwError::Command {
         binary: tool.name.clone(),
-        command: display(&tool.name, args),
+        command: display_command(&tool.name, args),
         status: out.status.clone(),
         stderr,
         input: stdin.map(str::to_string),
@@ -91,21 +63,4 @@ fn clean_stderr(s: &str) -> String {
         .join("\n")
         .trim()
         .to_string()
-}
-
-/// A command line for messages: arguments with spaces or quotes are shown quoted.
-pub fn display(binary: &str, args: &[String]) -> String {
-    let mut s = binary.to_string();
-    for a in args {
-        s.push(' ');
-        let plain = !a.is_empty()
-            && a.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_./:=,+@%!".contains(c));
-        if plain {
-            s.push_str(a);
-        } else {
-            s.push_str(&format!("{a:?}"));
-        }
-    }
-    s
 }
