@@ -133,7 +133,10 @@ e2e_env_up() {
 		' _ "$GO_CNI" "$CNI_BIN" "$CNI_CONF" "$VARLIB_CNI" "$RUN_FLANNEL" || fail "cannot set up the private mount namespace"
 	# Prove the isolation before any runtime runs.
 	[[ -z $(in_env ls -A /usr/lib/cni 2>/dev/null) ]] || fail "/usr/lib/cni is not hidden in the private namespace"
-	[[ $(in_env findmnt -n -o FSTYPE /opt) == tmpfs && $(in_env findmnt -n -o FSTYPE /run) == tmpfs ]] ||
+	# The topmost mount (findmnt lists every mount stacked on a path, and /run already is a tmpfs
+	# on a systemd machine) must be ours.
+	[[ $(in_env findmnt -n -o SOURCE,FSTYPE /opt | tail -n1) == "weft-e2e tmpfs" &&
+		$(in_env findmnt -n -o SOURCE,FSTYPE /run | tail -n1) == "weft-e2e tmpfs" ]] ||
 		fail "the private mount namespace lacks its tmpfs mounts"
 }
 
