@@ -5,7 +5,9 @@
 #
 # Isolation.  A runtime runs "in the node": inside the test's node netns
 # ($NODE, so bridges, veths, sysctls and iptables/nft rules land there) and
-# inside a private mount namespace kept alive by a bind mount on $T/mnt/ns.
+# inside a private mount namespace kept alive by a holder process ($_E2E_HOLDER, a
+# `sleep infinity` named weft-e2e-mntns.<test pid>).  Not by a bind of its nsfs file: in a
+# pivot_root'ed root (scripts/fresh-root, kernel 6.18) that bind fails now and then with EINVAL.
 # In that mount namespace:
 #   /opt (so /opt/cni/bin)   tmpfs; /opt/cni/bin is a bind of $CNI_BIN, which
 #                            holds copies of OUR binaries only
@@ -82,17 +84,16 @@ _E2E_TEARDOWN=()
 
 # e2e_env_up: private mount namespace (see the top), copies of the plugin
 # binaries under test in $CNI_BIN, an EXIT hook that tears everything down.
-# Sets MNT, CNI_BIN, CNI_CONF, VARLIB_CNI, RUN_FLANNEL, GO_CNI, CGROUP_PARENT
+# Sets CNI_BIN, CNI_CONF, VARLIB_CNI, RUN_FLANNEL, GO_CNI, CGROUP_PARENT
 # (the cgroup every runtime is told to put its containers under).
 e2e_env_up() {
-	MNT=$T/mnt
 	CNI_BIN=$T/cni/bin
 	CNI_CONF=$T/cni/net.d
 	VARLIB_CNI=$T/varlib-cni
 	RUN_FLANNEL=$T/run-flannel
 	GO_CNI=$T/go-cni
 	CGROUP_PARENT=$NS_PREFIX$$e2e
-	mkdir -p "$MNT" "$CNI_BIN" "$CNI_CONF" "$VARLIB_CNI" "$RUN_FLANNEL" "$GO_CNI" ||
+	mkdir -p "$CNI_BIN" "$CNI_CONF" "$VARLIB_CNI" "$RUN_FLANNEL" "$GO_CNI" ||
 		fail "mkdir in $T"
 	_e2e_sweep_stale
 	# Copies of the plugin set under test ($PLUGIN_DIR: weft's build, or Go's
@@ -103,11 +104,9 @@ e2e_env_up() {
 	done
 	# The hook runs before lib.sh's _cleanup (which deletes the netns and $T).
 	trap '_e2e_rc=$?; e2e_teardown; (exit $_e2e_rc); _cleanup' EXIT
-	mount --bind "$MNT" "$MNT" || fail "bind $MNT"
 	_E2E_UP=1
-	mount --make-private "$MNT" || fail "make-private $MNT"
-	touch "$MNT/ns"
-	nsenter --net="$NODE_NS" unshare --mount="$MNT/ns" --propagation private \
+	rm -f "$T/mntns.ready"
+	nsenter --net="$NODE_NS" unshare --mount --propagation private \
 		bash -euc '
 		GO_CNI=$1 CNI_BIN=$2 CNI_CONF=$3 VARLIB_CNI=$4 RUN_FLANNEL=$5
 		# Mount points must exist; never create one on the host.
@@ -130,7 +129,20 @@ e2e_env_up() {
 		mount --bind "$RUN_FLANNEL" /run/flannel
 		mount -t tmpfs -o mode=1777 weft-e2e /dev/shm
 		mount -t tmpfs -o mode=1777 weft-e2e /var/tmp
-		' _ "$GO_CNI" "$CNI_BIN" "$CNI_CONF" "$VARLIB_CNI" "$RUN_FLANNEL" || fail "cannot set up the private mount namespace"
+		touch "$6"
+		exec -a "weft-e2e-mntns.$7" sleep infinity
+		' _ "$GO_CNI" "$CNI_BIN" "$CNI_CONF" "$VARLIB_CNI" "$RUN_FLANNEL" "$T/mntns.ready" "$$" \
+		</dev/null >/dev/null 2>"$T/mntns.err" &
+	_E2E_HOLDER=$!
+	local i
+	for ((i = 0; i < 100; i++)); do
+		[[ -e $T/mntns.ready ]] && break
+		kill -0 "$_E2E_HOLDER" 2>/dev/null || fail "cannot set up the private mount namespace: $(cat "$T/mntns.err")"
+		sleep 0.05
+	done
+	[[ -e $T/mntns.ready ]] || fail "the private mount namespace was not ready after 5 s"
+	# Its identity, for the teardown, which outlives the holder.
+	_E2E_MNTNS=$(stat -L -c %i "/proc/$_E2E_HOLDER/ns/mnt") || fail "no mount namespace of $_E2E_HOLDER"
 	# Prove the isolation before any runtime runs.
 	[[ -z $(in_env ls -A /usr/lib/cni 2>/dev/null) ]] || fail "/usr/lib/cni is not hidden in the private namespace"
 	# The topmost mount (findmnt lists every mount stacked on a path, and /run already is a tmpfs
@@ -152,7 +164,7 @@ need_tools() {
 
 # Runs a command in the node: the private mount namespace and the node netns.
 in_env() {
-	nsenter --mount="$MNT/ns" --net="$NODE_NS" -- "$@"
+	nsenter --mount="/proc/$_E2E_HOLDER/ns/mnt" --net="$NODE_NS" -- "$@"
 }
 
 # need_plugins NAME...: the plugin binaries a test needs.  Under weft a
@@ -175,7 +187,8 @@ on_teardown() { _E2E_TEARDOWN=("$1" "${_E2E_TEARDOWN[@]}"); }
 # pids of processes in the private mount namespace
 _mntns_pids() {
 	local ino p
-	ino=$(stat -L -c %i "$MNT/ns" 2>/dev/null) || return 0
+	ino=${_E2E_MNTNS:-}
+	[[ -n $ino ]] || return 0
 	for p in /proc/[0-9]*; do
 		[[ $(stat -L -c %i "$p/ns/mnt" 2>/dev/null) == "$ino" ]] && echo "${p#/proc/}"
 	done
@@ -217,29 +230,24 @@ e2e_teardown() {
 	for c in $(_e2e_cgroups); do
 		find "$c" -depth -type d -exec rmdir {} \; 2>/dev/null
 	done
-	umount "$MNT/ns" 2>/dev/null
-	umount "$MNT" 2>/dev/null
 	_E2E_UP=0
 }
 
 # What an e2e test killed with SIGKILL (no teardown) left behind: its
-# mount namespace (the bind on /tmp/wtst.<pid>.*/mnt), the processes in it,
+# mount namespace (its holder process, weft-e2e-mntns.<pid>), the processes in it,
 # its temp dir and its cgroups.  Only names of this suite whose test pid is
 # gone.
 _e2e_sweep_stale() {
-	local m pid ino p d
-	while read -r m; do
-		[[ $m =~ /wtst\.([0-9]+)\.[^/]+/mnt(/ns)?$ ]] || continue
-		pid=${BASH_REMATCH[1]}
+	local pid ino p d holder
+	for holder in $(pgrep -f '^weft-e2e-mntns\.[0-9]+ infinity$'); do
+		pid=$(tr '\0' ' ' <"/proc/$holder/cmdline" 2>/dev/null | sed -n 's/^weft-e2e-mntns\.\([0-9]*\) .*/\1/p')
+		[[ -n $pid ]] || continue
 		kill -0 "$pid" 2>/dev/null && continue
-		if [[ $m == */ns ]]; then
-			ino=$(stat -L -c %i "$m" 2>/dev/null)
-			for p in /proc/[0-9]*; do
-				[[ -n $ino && $(stat -L -c %i "$p/ns/mnt" 2>/dev/null) == "$ino" ]] && kill -9 "${p#/proc/}" 2>/dev/null
-			done
-		fi
-		umount "$m" 2>/dev/null
-	done < <(findmnt -rn -o TARGET | grep '/wtst\.[0-9]*\.[^/]*/mnt' | sort -r)
+		ino=$(stat -L -c %i "/proc/$holder/ns/mnt" 2>/dev/null) || continue
+		for p in /proc/[0-9]*; do
+			[[ $(stat -L -c %i "$p/ns/mnt" 2>/dev/null) == "$ino" ]] && kill -9 "${p#/proc/}" 2>/dev/null
+		done
+	done
 	# Its temp dir, once nothing is mounted under it any more.
 	for d in "${TMPDIR:-/tmp}"/wtst.[0-9]*.*; do
 		[[ -d $d && ${d##*/} =~ ^wtst\.([0-9]+)\. ]] || continue
