@@ -13,8 +13,9 @@
 #                     .conf/.conflist extension); e.g. 10-weft-bridge.conflist
 #                     or kube-flannel.conflist
 #   --with-flanneld   flanneld into /usr/local/bin, the systemd unit
-#                     /etc/systemd/system/weft-flanneld.service, its
-#                     environment file /etc/default/weft-flanneld and
+#                     /etc/systemd/system/weft-flanneld.service (from
+#                     conf/flanneld.service), its environment file
+#                     /etc/default/weft-flanneld and
 #                     /etc/kube-flannel/net-conf.json
 #
 # Options:
@@ -184,25 +185,13 @@ if [[ $WITH_FLANNELD == 1 ]]; then
 	EOF
 	plan "$TMP/weft-flanneld" "$ENV_FILE" 0644
 
-	cat >"$TMP/weft-flanneld.service" <<-EOF
-		[Unit]
-		Description=weft flanneld (flannel node agent)
-		Documentation=https://github.com/flannel-io/flannel
-		Wants=network-online.target
-		After=network-online.target
-		Before=containerd.service kubelet.service
-
-		[Service]
-		Type=notify
-		EnvironmentFile=-$ENV_FILE
-		ExecStartPre=-/sbin/modprobe br_netfilter
-		ExecStart=$FLANNELD_BIN --net-config-path=$NET_CONF
-		Restart=always
-		RestartSec=5
-
-		[Install]
-		WantedBy=multi-user.target
-	EOF
+	# The unit the .deb ships, with this script's paths; --net-config-path
+	# because the net-conf.json above is what it installs.
+	[[ -f $REPO/conf/flanneld.service ]] || die "no conf/flanneld.service"
+	sed -e "s#^ExecStart=/usr/sbin/flanneld#ExecStart=$FLANNELD_BIN --net-config-path=$NET_CONF#" \
+		-e "s#=-/etc/default/flanneld\$#=-$ENV_FILE#" \
+		-e "s#/etc/default/flanneld, then: systemctl enable --now flanneld#$ENV_FILE, then: systemctl enable --now ${UNIT##*/}#" \
+		"$REPO/conf/flanneld.service" >"$TMP/weft-flanneld.service"
 	plan "$TMP/weft-flanneld.service" "$UNIT" 0644
 fi
 

@@ -127,7 +127,7 @@ opt/cni/bin/portmap 755
 usr/local/bin/flanneld 755" "$(tree_of "$root")" "installed tree"
 	[[ $OUT != *missing* ]] || fail "nothing should be missing: $OUT"
 	assert_jq '.Network == "10.50.0.0/16" and .Backend.Type == "host-gw"' "$(cat "$root/etc/kube-flannel/net-conf.json")"
-	grep -qx 'ExecStart=/usr/local/bin/flanneld --net-config-path=/etc/kube-flannel/net-conf.json' \
+	grep -qx 'ExecStart=/usr/local/bin/flanneld --net-config-path=/etc/kube-flannel/net-conf.json $FLANNELD_ARGS' \
 		"$root/etc/systemd/system/weft-flanneld.service" || fail "unit ExecStart"
 	grep -qx 'Type=notify' "$root/etc/systemd/system/weft-flanneld.service" || fail "unit Type"
 	grep -qx 'EnvironmentFile=-/etc/default/weft-flanneld' "$root/etc/systemd/system/weft-flanneld.service" ||
