@@ -2,6 +2,7 @@
 # weft demo: a three-node flannel cluster in network namespaces.
 #
 #   sudo scripts/demo.sh [--keep]
+#   scripts/demo.sh -h|--help      this text (runs nothing)
 #
 # Builds the release binaries, then creates, all inside namespaces (the
 # machine's own links, routes and firewall rules are never touched):
@@ -15,9 +16,26 @@
 # etcd, then tears everything down (--keep leaves it for you to explore:
 # `ip netns exec wdemo-n1 bash`).
 set -euo pipefail
+SELF=$(cd "$(dirname "$0")" && pwd)/${0##*/}
 cd "$(dirname "$0")/.."
+
+# usage [STATUS]: the header comment; on stderr when STATUS says misuse.
+usage() {
+	local text
+	text=$(sed -n '2,/^set -euo/p' "$SELF" | sed '$d' | sed 's/^# \{0,1\}//')
+	if [ "${1:-0}" = 0 ]; then echo "$text"; else echo "$text" >&2; fi
+	exit "${1:-0}"
+}
+
+# Arguments first: asking for help or mistyping must never start the demo.
 KEEP=0
-[ "${1:-}" = "--keep" ] && KEEP=1
+for arg in "$@"; do
+	case $arg in
+	--keep) KEEP=1 ;;
+	-h | --help) usage 0 ;;
+	*) echo "scripts/demo.sh: unknown argument '$arg'" >&2; usage 2 ;;
+	esac
+done
 [ "$(id -u)" = 0 ] || { echo "scripts/demo.sh: run as root" >&2; exit 1; }
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }

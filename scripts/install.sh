@@ -1,25 +1,31 @@
 #!/usr/bin/env bash
 # Installs weft on a node: the CNI plugins (bridge host-local portmap flannel
-# loopback, whichever are built) into the CNI plugin directory, optionally a
-# conflist from conf/ into the CNI config directory, and optionally flanneld
-# with a systemd unit and a net-conf.json.
+# loopback, whichever are built) into the CNI plugin directory, a conflist
+# from conf/ into the CNI config directory, and flanneld with a systemd unit
+# and a net-conf.json: each only when asked for.  Without one of --plugins,
+# --conf or --with-flanneld it prints this text and changes nothing.
 #
-#   scripts/install.sh [options]
+#   scripts/install.sh --plugins [--conf NAME] [--with-flanneld] [options]
 #
+# What to install (any combination, at least one):
+#   --plugins         the CNI plugins into the plugin directory
+#   --conf NAME       conf/NAME into the config directory (NAME may omit the
+#                     .conf/.conflist extension); e.g. 10-weft-bridge.conflist
+#                     or kube-flannel.conflist
+#   --with-flanneld   flanneld into /usr/local/bin, the systemd unit
+#                     /etc/systemd/system/weft-flanneld.service (from
+#                     conf/flanneld.service), its environment file
+#                     /etc/default/weft-flanneld and
+#                     /etc/kube-flannel/net-conf.json
+#
+# Options:
 #   --from DIR        built binaries (default: $WEFT_BIN, else
 #                     <repo>/target/x86_64-unknown-linux-gnu/release)
 #   --prefix DIR      CNI plugin directory (default /opt/cni/bin)
 #   --conf-dir DIR    CNI config directory (default /etc/cni/net.d)
-#   --conf NAME       install conf/NAME into the config directory (NAME may
-#                     omit the .conf/.conflist extension); e.g.
-#                     10-weft-bridge.conflist or kube-flannel.conflist
-#   --conf-name FILE  install it under this file name instead (runtimes use
-#                     the lexically first file: kube-flannel's is
-#                     10-flannel.conflist)
-#   --with-flanneld   also install flanneld into /usr/local/bin, the systemd
-#                     unit /etc/systemd/system/weft-flanneld.service, its
-#                     environment file /etc/default/weft-flanneld and
-#                     /etc/kube-flannel/net-conf.json
+#   --conf-name FILE  install the --conf file under this name instead
+#                     (runtimes use the lexically first file: kube-flannel's
+#                     is 10-flannel.conflist)
 #   --network CIDR    net-conf.json "Network" (default 10.244.0.0/16)
 #   --backend TYPE    net-conf.json backend: vxlan (default) or host-gw
 #   --destdir DIR     stage everything under DIR (default: $DESTDIR)
@@ -28,10 +34,11 @@
 #   -h, --help        this text
 #
 # Prints one line per file: "installed", "unchanged" (identical file already
-# there), "replaced" (--force) or "conflict" (a different file is there), and
-# one "missing" line per plugin that is not built.  Without --force a conflict
-# changes nothing at all and exits 1.  Files are written to a temporary name
-# and renamed into place, so a runtime never executes a half-written plugin.
+# there), "replaced" (--force) or "conflict" (a different file is there),
+# and (with --plugins) one "missing" line per plugin that is not built.
+# Without --force a conflict changes nothing at all and exits 1.  Files are
+# written to a temporary name and renamed into place, so a runtime never
+# executes a half-written plugin.
 # Nothing is started or enabled: the last lines say what to run next.
 set -euo pipefail
 # Byte order, as runtimes sort config file names (Go's sort.Strings).
@@ -45,6 +52,7 @@ BIN_DIR=/opt/cni/bin
 CONF_DIR=/etc/cni/net.d
 CONF=
 CONF_NAME=
+WITH_PLUGINS=0
 WITH_FLANNELD=0
 NETWORK=10.244.0.0/16
 BACKEND=vxlan
@@ -57,8 +65,11 @@ UNIT=/etc/systemd/system/weft-flanneld.service
 ENV_FILE=/etc/default/weft-flanneld
 NET_CONF=/etc/kube-flannel/net-conf.json
 
+# usage [STATUS]: the header comment; on stderr when STATUS says misuse.
 usage() {
-	sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'
+	local text
+	text=$(sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//')
+	if [[ ${1:-0} == 0 ]]; then echo "$text"; else echo "$text" >&2; fi
 	exit "${1:-0}"
 }
 
@@ -71,6 +82,7 @@ need_arg() { [[ $# -ge 2 && -n $2 ]] || die "$1 needs a value"; }
 
 while [[ $# -gt 0 ]]; do
 	case $1 in
+	--plugins) WITH_PLUGINS=1; shift ;;
 	--from) need_arg "$@"; FROM=$2; shift 2 ;;
 	--prefix | --bin-dir) need_arg "$@"; BIN_DIR=$2; shift 2 ;;
 	--conf-dir) need_arg "$@"; CONF_DIR=$2; shift 2 ;;
@@ -88,7 +100,10 @@ while [[ $# -gt 0 ]]; do
 	esac
 done
 
-[[ -d $FROM ]] || die "no build directory $FROM (cargo build --release first, or --from DIR)"
+# Nothing asked for: say how to ask, touch nothing.
+[[ $WITH_PLUGINS == 1 || -n $CONF || $WITH_FLANNELD == 1 ]] || usage 2
+[[ $WITH_PLUGINS == 0 && $WITH_FLANNELD == 0 ]] || [[ -d $FROM ]] ||
+	die "no build directory $FROM (cargo build --release first, or --from DIR)"
 for d in "$BIN_DIR" "$CONF_DIR"; do
 	[[ $d == /* ]] || die "$d: directories must be absolute"
 done
@@ -107,15 +122,17 @@ plan() { SRC+=("$1"); DST+=("$2"); MODE+=("$3"); }
 
 # ---------------------------------------------------------------- plugins
 MISSING=()
-for p in "${PLUGINS[@]}"; do
-	if [[ -f $FROM/$p && -x $FROM/$p ]]; then
-		plan "$FROM/$p" "$BIN_DIR/$p" 0755
-	else
-		MISSING+=("$p")
-	fi
-done
-[[ ${#MISSING[@]} -lt ${#PLUGINS[@]} ]] ||
-	die "no plugin binary in $FROM (cargo build --release -p weft-bridge -p weft-host-local ...)"
+if [[ $WITH_PLUGINS == 1 ]]; then
+	for p in "${PLUGINS[@]}"; do
+		if [[ -f $FROM/$p && -x $FROM/$p ]]; then
+			plan "$FROM/$p" "$BIN_DIR/$p" 0755
+		else
+			MISSING+=("$p")
+		fi
+	done
+	[[ ${#MISSING[@]} -lt ${#PLUGINS[@]} ]] ||
+		die "no plugin binary in $FROM (cargo build --release -p weft-bridge -p weft-host-local ...)"
+fi
 
 # --------------------------------------------------------------- conflist
 CONF_SRC=
@@ -168,25 +185,13 @@ if [[ $WITH_FLANNELD == 1 ]]; then
 	EOF
 	plan "$TMP/weft-flanneld" "$ENV_FILE" 0644
 
-	cat >"$TMP/weft-flanneld.service" <<-EOF
-		[Unit]
-		Description=weft flanneld (flannel node agent)
-		Documentation=https://github.com/flannel-io/flannel
-		Wants=network-online.target
-		After=network-online.target
-		Before=containerd.service kubelet.service
-
-		[Service]
-		Type=notify
-		EnvironmentFile=-$ENV_FILE
-		ExecStartPre=-/sbin/modprobe br_netfilter
-		ExecStart=$FLANNELD_BIN --net-config-path=$NET_CONF
-		Restart=always
-		RestartSec=5
-
-		[Install]
-		WantedBy=multi-user.target
-	EOF
+	# The unit the .deb ships, with this script's paths; --net-config-path
+	# because the net-conf.json above is what it installs.
+	[[ -f $REPO/conf/flanneld.service ]] || die "no conf/flanneld.service"
+	sed -e "s#^ExecStart=/usr/sbin/flanneld#ExecStart=$FLANNELD_BIN --net-config-path=$NET_CONF#" \
+		-e "s#=-/etc/default/flanneld\$#=-$ENV_FILE#" \
+		-e "s#/etc/default/flanneld, then: systemctl enable --now flanneld#$ENV_FILE, then: systemctl enable --now ${UNIT##*/}#" \
+		"$REPO/conf/flanneld.service" >"$TMP/weft-flanneld.service"
 	plan "$TMP/weft-flanneld.service" "$UNIT" 0644
 fi
 
@@ -244,7 +249,7 @@ for i in "${!SRC[@]}"; do
 	fi
 	printf '%s%-9s %s\n' "$prefix" "${ACTION[i]}" "$target"
 done
-for p in "${MISSING[@]}"; do
+for p in ${MISSING[@]+"${MISSING[@]}"}; do
 	if [[ -x $DEST$BIN_DIR/$p ]]; then
 		printf '%s%-9s %s (not built: cargo build --release -p weft-%s; the %s already there is kept)\n' \
 			"$prefix" missing "$p" "$p" "$DEST$BIN_DIR/$p"

@@ -242,6 +242,10 @@ test_about_without_command() {
 		assert_rc 0
 		assert_eq "" "$OUT" "stdout"
 		assert_match "^CNI $p plugin " "$(head -n1 "$ERRF")" "about line"
+		# weft's names itself and its build (tests/scripts/version.sh checks
+		# it against each binary's --version).
+		! is_weft || assert_match "^CNI $p plugin v[0-9.]+ \(weft, commit ([0-9a-f]{12}(-dirty)?|unknown)\)$" \
+			"$(head -n1 "$ERRF")" "weft about line"
 		assert_match "CNI protocol versions supported: 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0" \
 			"$(cat "$ERRF")" "about versions"
 	done

@@ -31,7 +31,7 @@ tree_of() { (cd "$1" && find . -type f -printf '%P %m\n' | sort); }
 test_install_fresh_destdir() {
 	local from=$T/build root=$T/root
 	fake_build "$from" bridge host-local loopback
-	run_install --from "$from" --destdir "$root" --conf 10-weft-bridge.conflist
+	run_install --plugins --from "$from" --destdir "$root" --conf 10-weft-bridge.conflist
 	assert_rc 0
 	assert_eq "etc/cni/net.d/10-weft-bridge.conflist 644
 opt/cni/bin/bridge 755
@@ -48,7 +48,7 @@ opt/cni/bin/loopback 755" "$(tree_of "$root")" "installed tree"
 	[[ $OUT != *warning* ]] || fail "unexpected warning: $OUT"
 
 	# The same with DESTDIR from the environment and --prefix/--conf-dir.
-	OUT=$(DESTDIR=$T/root2 "$INSTALL" --from "$from" --prefix /usr/libexec/cni --conf-dir /etc/cni/other \
+	OUT=$(DESTDIR=$T/root2 "$INSTALL" --plugins --from "$from" --prefix /usr/libexec/cni --conf-dir /etc/cni/other \
 		--conf 10-weft-bridge 2>&1) || fail "install.sh with DESTDIR: $OUT"
 	[[ -x $T/root2/usr/libexec/cni/bridge && -f $T/root2/etc/cni/other/10-weft-bridge.conflist ]] ||
 		fail "DESTDIR/--prefix/--conf-dir not honoured: $(tree_of "$T/root2")"
@@ -57,11 +57,11 @@ opt/cni/bin/loopback 755" "$(tree_of "$root")" "installed tree"
 	# then the same under a name that sorts first.
 	mkdir -p "$T/root3/etc/cni/net.d"
 	echo '{}' >"$T/root3/etc/cni/net.d/10-other.conflist"
-	run_install --from "$from" --destdir "$T/root3" --conf 20-weft-dualstack
+	run_install --plugins --from "$from" --destdir "$T/root3" --conf 20-weft-dualstack
 	assert_rc 0
 	assert_match "warning: 10-other.conflist sorts before 20-weft-dualstack.conflist" "$OUT" "shadowing warning"
 	assert_match "installed +$T/root3/etc/cni/net.d/20-weft-dualstack.conflist" "$OUT"
-	run_install --from "$from" --destdir "$T/root3" --conf 20-weft-dualstack --conf-name 05-weft.conflist
+	run_install --plugins --from "$from" --destdir "$T/root3" --conf 20-weft-dualstack --conf-name 05-weft.conflist
 	assert_rc 0
 	assert_match "installed +$T/root3/etc/cni/net.d/05-weft.conflist" "$OUT"
 	[[ $OUT != *"sorts before 05-weft"* ]] || fail "05-weft.conflist sorts first, no warning expected: $OUT"
@@ -72,12 +72,12 @@ opt/cni/bin/loopback 755" "$(tree_of "$root")" "installed tree"
 test_install_unchanged_conflict_force() {
 	local from=$T/build root=$T/root before
 	fake_build "$from" bridge host-local loopback
-	run_install --from "$from" --destdir "$root"
+	run_install --plugins --from "$from" --destdir "$root"
 	assert_rc 0
 	before=$(cd "$root" && find . -type f -printf '%P %i %Y\n' | sort)
 
 	# Same again: every file "unchanged", none rewritten (same inode).
-	run_install --from "$from" --destdir "$root"
+	run_install --plugins --from "$from" --destdir "$root"
 	assert_rc 0
 	assert_eq 3 "$(grep -c '^unchanged ' <<<"$OUT")" "unchanged lines"
 	assert_eq "$before" "$(cd "$root" && find . -type f -printf '%P %i %Y\n' | sort)" "files after a no-op install"
@@ -88,7 +88,7 @@ test_install_unchanged_conflict_force() {
 	printf '#!/bin/sh\necho host-local v2\n' >"$from/host-local"
 	fake_build "$from" portmap
 	before=$(cd "$root" && find . -type f -printf '%P %i %s\n' | sort)
-	run_install --from "$from" --destdir "$root"
+	run_install --plugins --from "$from" --destdir "$root"
 	assert_rc 1
 	assert_match "conflict +$root/opt/cni/bin/bridge" "$OUT" "bridge conflict"
 	assert_match "conflict +$root/opt/cni/bin/host-local" "$OUT" "host-local conflict"
@@ -97,7 +97,7 @@ test_install_unchanged_conflict_force() {
 	[[ -z $(find "$root" -name '.*weft-install*') ]] || fail "temp files left"
 
 	# --force: replaced, installed, unchanged.
-	run_install --from "$from" --destdir "$root" --force
+	run_install --plugins --from "$from" --destdir "$root" --force
 	assert_rc 0
 	assert_match "replaced +$root/opt/cni/bin/bridge" "$OUT"
 	assert_match "replaced +$root/opt/cni/bin/host-local" "$OUT"
@@ -112,7 +112,7 @@ test_install_unchanged_conflict_force() {
 test_install_with_flanneld() {
 	local from=$T/build root=$T/root
 	fake_build "$from" bridge host-local portmap flannel loopback flanneld
-	run_install --from "$from" --destdir "$root" --with-flanneld --network 10.50.0.0/16 --backend host-gw \
+	run_install --plugins --from "$from" --destdir "$root" --with-flanneld --network 10.50.0.0/16 --backend host-gw \
 		--conf 10-weft-bridge.conflist
 	assert_rc 0
 	assert_eq "etc/cni/net.d/10-weft-bridge.conflist 644
@@ -127,7 +127,7 @@ opt/cni/bin/portmap 755
 usr/local/bin/flanneld 755" "$(tree_of "$root")" "installed tree"
 	[[ $OUT != *missing* ]] || fail "nothing should be missing: $OUT"
 	assert_jq '.Network == "10.50.0.0/16" and .Backend.Type == "host-gw"' "$(cat "$root/etc/kube-flannel/net-conf.json")"
-	grep -qx 'ExecStart=/usr/local/bin/flanneld --net-config-path=/etc/kube-flannel/net-conf.json' \
+	grep -qx 'ExecStart=/usr/local/bin/flanneld --net-config-path=/etc/kube-flannel/net-conf.json $FLANNELD_ARGS' \
 		"$root/etc/systemd/system/weft-flanneld.service" || fail "unit ExecStart"
 	grep -qx 'Type=notify' "$root/etc/systemd/system/weft-flanneld.service" || fail "unit Type"
 	grep -qx 'EnvironmentFile=-/etc/default/weft-flanneld' "$root/etc/systemd/system/weft-flanneld.service" ||
@@ -136,10 +136,10 @@ usr/local/bin/flanneld 755" "$(tree_of "$root")" "installed tree"
 	assert_match 'systemctl daemon-reload' "$OUT" "next steps"
 
 	# Another network: the net-conf.json differs -> conflict, unless --force.
-	run_install --from "$from" --destdir "$root" --with-flanneld
+	run_install --plugins --from "$from" --destdir "$root" --with-flanneld
 	assert_rc 1
 	assert_match "conflict +$root/etc/kube-flannel/net-conf.json" "$OUT"
-	run_install --from "$from" --destdir "$root" --with-flanneld --force
+	run_install --plugins --from "$from" --destdir "$root" --with-flanneld --force
 	assert_rc 0
 	assert_jq '.Network == "10.244.0.0/16" and .Backend.Type == "vxlan"' "$(cat "$root/etc/kube-flannel/net-conf.json")"
 }
@@ -154,26 +154,30 @@ test_install_bad_usage() {
 	run_install --from "$from" --destdir "$root" --with-flanneld
 	assert_rc 2
 	assert_match "flanneld is not built" "$OUT"
-	run_install --from "$from" --destdir "$root" --backend udp
+	run_install --plugins --from "$from" --destdir "$root" --backend udp
 	assert_rc 2
-	run_install --from "$from" --destdir "$root" --prefix opt/cni/bin
+	run_install --plugins --from "$from" --destdir "$root" --prefix opt/cni/bin
 	assert_rc 2
-	run_install --from "$T/empty" --destdir "$root"
+	run_install --plugins --from "$T/empty" --destdir "$root"
 	assert_rc 2
 	mkdir -p "$T/empty"
-	run_install --from "$T/empty" --destdir "$root"
+	run_install --plugins --from "$T/empty" --destdir "$root"
 	assert_rc 2
 	assert_match "no plugin binary" "$OUT"
 	run_install --bogus
 	assert_rc 2
-	run_install --from "$from" --destdir "$root" --conf-name x.conflist
+	# Options but nothing to install: the usage, and nothing written.
+	run_install --from "$from" --destdir "$root" --force
+	assert_rc 2
+	assert_match "--plugins +the CNI plugins" "$OUT" "usage"
+	run_install --plugins --from "$from" --destdir "$root" --conf-name x.conflist
 	assert_rc 2
 	assert_match "needs --conf" "$OUT"
-	run_install --from "$from" --destdir "$root" --conf 10-weft-bridge --conf-name ../x.conflist
+	run_install --plugins --from "$from" --destdir "$root" --conf 10-weft-bridge --conf-name ../x.conflist
 	assert_rc 2
 	[[ ! -e $root ]] || fail "a failed install wrote $(tree_of "$root")"
 	# --dry-run writes nothing.
-	run_install --from "$from" --destdir "$root" --dry-run
+	run_install --plugins --from "$from" --destdir "$root" --dry-run
 	assert_rc 0
 	assert_match "\(dry run\) installed +$root/opt/cni/bin/bridge" "$OUT"
 	[[ ! -e $root ]] || fail "--dry-run wrote $(tree_of "$root")"
@@ -182,7 +186,7 @@ test_install_bad_usage() {
 # The real build: what is built gets installed and runs.
 test_install_release_build() {
 	local root=$T/root p n=0
-	run_install --from "$WEFT_BIN" --destdir "$root" --conf 10-weft-bridge.conflist
+	run_install --plugins --from "$WEFT_BIN" --destdir "$root" --conf 10-weft-bridge.conflist
 	assert_rc 0
 	for p in "${E2E_PLUGINS[@]}"; do
 		if [[ -x $WEFT_BIN/$p ]]; then

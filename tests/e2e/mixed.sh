@@ -35,7 +35,7 @@ test_mixed_go_node_switches_to_weft() {
 	in_node iptables-save -t nat | grep -qF "id: \\\"$sida\\\"" || fail "Go's rules for pod A are missing"
 
 	# The upgrade, with our installer.
-	out=$("$E2E_REPO/scripts/install.sh" --from "$T/weft-bin" --prefix "$CNI_BIN" --force 2>&1) ||
+	out=$("$E2E_REPO/scripts/install.sh" --plugins --from "$T/weft-bin" --prefix "$CNI_BIN" --force 2>&1) ||
 		fail "install.sh failed: $out"
 	log "$out"
 	for p in bridge host-local portmap loopback; do

@@ -34,9 +34,5 @@ impl Plugin for Bridge {
 }
 
 pub fn main() -> ! {
-    plugin_main(Bridge, &about())
-}
-
-fn about() -> String {
-    format!("CNI bridge plugin v{} (weft)", env!("CARGO_PKG_VERSION"))
+    plugin_main(Bridge, "bridge")
 }

@@ -29,7 +29,7 @@
 //! }
 //!
 //! fn main() {
-//!     plugin_main(Example, "CNI example plugin v0.1.0")
+//!     plugin_main(Example, "example") // about text "CNI example plugin v0.1.0 (weft, ...)"
 //! }
 //! ```
 //!
@@ -50,9 +50,9 @@ pub use config::{parse_netconf, NetConf, MAX_CONFIG_BYTES, VALID_ATTACHMENTS};
 pub use error::{codes, CniError, Result};
 pub use invoke::{exec_plugin, find_plugin};
 pub use skel::{
-    format_panic, install_panic_hook, is_own_netns, plugin_main, run, split_path,
-    validate_container_id, validate_interface_name, validate_network_name, CmdArgs, Command,
-    Outcome, Plugin,
+    about_line, format_panic, install_panic_hook, is_own_netns, plugin_main, run, split_path,
+    validate_container_id, validate_interface_name, validate_network_name, version_requested,
+    CmdArgs, Command, Outcome, Plugin,
 };
 pub use types::{
     cidr_string, parse_cidr, parse_ip, CniResult, Dns, Interface, IpConfig, Map, Route,

@@ -529,14 +529,39 @@ pub fn install_panic_hook() {
     }));
 }
 
-/// The plugin entry point: panic hook, environment, stdin, validation,
-/// dispatch, printing, exit.
-pub fn plugin_main<P: Plugin>(plugin: P, about: &str) -> ! {
+/// The first line of the about text (printed when CNI_COMMAND is unset), in
+/// Go's shape ("CNI bridge plugin v1.1.1") plus what makes a weft build
+/// traceable: "CNI bridge plugin v0.1.0 (weft, commit 1a2b3c4d5e6f)".
+pub fn about_line(name: &str) -> String {
+    format!(
+        "CNI {name} plugin v{} (weft, commit {})",
+        weft_build_info::VERSION,
+        weft_build_info::COMMIT
+    )
+}
+
+/// `plugin --version`. Runtimes exec plugins without arguments (the CNI
+/// protocol is env and stdin only), so an argument can only come from a
+/// person asking.
+pub fn version_requested(args: &[String]) -> bool {
+    args.get(1).is_some_and(|a| a == "--version")
+}
+
+/// The plugin entry point: `--version`, then panic hook, environment, stdin,
+/// validation, dispatch, printing, exit. `name` is the plugin's type
+/// ("bridge"), for the about text and the version line.
+pub fn plugin_main<P: Plugin>(plugin: P, name: &str) -> ! {
+    let argv: Vec<String> = std::env::args().collect();
+    if version_requested(&argv) {
+        println!("{}", weft_build_info::version_line(name));
+        std::process::exit(0);
+    }
     install_panic_hook();
+    let about = about_line(name);
     let env = |k: &str| std::env::var_os(k).map(|v| v.to_string_lossy().into_owned());
     let stdin = std::io::stdin();
     let mut lock = stdin.lock();
-    let outcome = run(&plugin, &env, &mut lock, about);
+    let outcome = run(&plugin, &env, &mut lock, &about);
     {
         let mut stdout = std::io::stdout();
         let _ = stdout.write_all(&outcome.stdout);

@@ -129,6 +129,34 @@ fn no_command_prints_about_and_exits_0() {
 }
 
 #[test]
+fn about_line_names_weft_version_and_commit() {
+    assert_eq!(
+        weft_cni_core::about_line("bridge"),
+        format!(
+            "CNI bridge plugin v{} (weft, commit {})",
+            env!("CARGO_PKG_VERSION"),
+            weft_build_info::COMMIT
+        )
+    );
+}
+
+#[test]
+fn only_a_first_argument_of_exactly_version_asks_for_it() {
+    let argv = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert!(weft_cni_core::version_requested(&argv(&[
+        "bridge",
+        "--version"
+    ])));
+    assert!(!weft_cni_core::version_requested(&argv(&["bridge"])));
+    assert!(!weft_cni_core::version_requested(&argv(&["bridge", "-v"])));
+    assert!(!weft_cni_core::version_requested(&argv(&[
+        "bridge",
+        "x",
+        "--version"
+    ])));
+}
+
+#[test]
 fn no_command_without_about_is_an_error() {
     let getenv = |_: &str| None;
     let out = run(&Minimal, &getenv, &mut &b""[..], "");

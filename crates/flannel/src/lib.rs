@@ -34,9 +34,5 @@ impl Plugin for Flannel {
 }
 
 pub fn main() -> ! {
-    plugin_main(Flannel, &about())
-}
-
-fn about() -> String {
-    format!("CNI flannel plugin v{} (weft)", env!("CARGO_PKG_VERSION"))
+    plugin_main(Flannel, "flannel")
 }

@@ -40,7 +40,9 @@ fn main() {
     let args = flags::normalize_args(std::env::args());
     let opts = flags::Opts::parse_from(args);
     if opts.version {
-        eprintln!("{}", env!("CARGO_PKG_VERSION"));
+        // Go flanneld prints its bare version to stderr; this one names the
+        // build (weft, version, commit) on stdout, like the plugins' --version.
+        println!("{}", weft_build_info::version_line("flanneld"));
         std::process::exit(0);
     }
     init_logging(opts.v);

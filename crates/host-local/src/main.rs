@@ -11,8 +11,6 @@ use weft_cni_core::{
 };
 use weft_ipam::{AddResult, IpamConfig, IpamError};
 
-const ABOUT: &str = concat!("CNI host-local plugin v", env!("CARGO_PKG_VERSION"));
-
 struct HostLocal;
 
 /// Keeps the code chosen by weft-ipam.
@@ -99,5 +97,5 @@ impl Plugin for HostLocal {
 }
 
 fn main() {
-    plugin_main(HostLocal, ABOUT)
+    plugin_main(HostLocal, "host-local")
 }

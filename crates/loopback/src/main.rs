@@ -113,12 +113,5 @@ impl Plugin for Loopback {
 }
 
 fn main() {
-    plugin_main(
-        Loopback,
-        concat!(
-            "CNI loopback plugin v",
-            env!("CARGO_PKG_VERSION"),
-            " (weft)"
-        ),
-    )
+    plugin_main(Loopback, "loopback")
 }

@@ -63,11 +63,7 @@ impl Plugin for Portmap {
 }
 
 pub fn main() -> ! {
-    plugin_main(Portmap, &about())
-}
-
-fn about() -> String {
-    format!("CNI portmap plugin v{} (weft)", env!("CARGO_PKG_VERSION"))
+    plugin_main(Portmap, "portmap")
 }
 
 fn internal(e: impl std::fmt::Display) -> CniError {
