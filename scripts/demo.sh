@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # weft demo: a three-node flannel cluster in network namespaces.
 #
-#   sudo scripts/demo.sh [--keep]
+#   scripts/demo.sh [--keep]      (as root)
 #   scripts/demo.sh -h|--help      this text (runs nothing)
 #
 # Builds the release binaries, then creates, all inside namespaces (the
