@@ -46,7 +46,10 @@ pub fn describe(s: &tonic::Status) -> String {
     }
     // tonic often copies the innermost cause into the message already; the
     // wrappers around it ("transport error") then add nothing.
-    if causes.last().is_some_and(|inner| s.message().contains(inner.as_str())) {
+    if causes
+        .last()
+        .is_some_and(|inner| s.message().contains(inner.as_str()))
+    {
         return out;
     }
     for c in causes {
@@ -85,5 +88,24 @@ mod tests {
         );
         assert!(e.status().is_some());
         assert!(Error::NoEndpoints.status().is_none());
+    }
+
+    #[test]
+    fn transport_cause_is_named_once() {
+        let tls = std::io::Error::other("invalid peer certificate: UnknownIssuer");
+        let s = tonic::Status::from_error(Box::new(tls));
+        assert_eq!(
+            describe(&s),
+            "etcd Unknown: invalid peer certificate: UnknownIssuer"
+        );
+        // A cause the message lacks is appended.
+        let mut s = tonic::Status::unavailable("transport error");
+        s.set_source(std::sync::Arc::new(std::io::Error::other(
+            "connection refused",
+        )));
+        assert_eq!(
+            describe(&s),
+            "etcd Unavailable: transport error: connection refused"
+        );
     }
 }
