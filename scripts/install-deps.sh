@@ -3,7 +3,7 @@
 # Go reference plugins (containernetworking-plugins) are only used for side-by-side and interop tests.
 set -euo pipefail
 pkgs=(iproute2 iptables nftables iputils-ping jq conntrack procps kmod util-linux time python3 g++
-      containernetworking-plugins protobuf-compiler libprotobuf-dev shfmt etcd-server etcd-client iperf3
+      containernetworking-plugins openssl ca-certificates shfmt etcd-server etcd-client iperf3
       # runtimes for the end-to-end tests (tests/e2e)
       containerd runc podman golang-go golang-github-appc-cni-dev busybox-static python3-grpcio python3-yaml)
 missing=()

@@ -35,11 +35,13 @@ fl_underlay() {
 }
 
 # Start etcd in the underlay netns (data in $T/etcd, kept across restarts).
-fl_etcd_start() {
+# Extra etcd flags (TLS files) are passed on; set FL_ETCD to an https:// URL
+# for TLS, and ETCDCTL_CACERT/_CERT/_KEY/_USER for fl_etcdctl.
+fl_etcd_start() { # [ETCD_FLAGS...]
 	ip netns exec "$NODE" etcd --name fltest --data-dir "$T/etcd" \
 		--listen-client-urls "$FL_ETCD" --advertise-client-urls "$FL_ETCD" \
 		--listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
-		--initial-cluster fltest=http://127.0.0.1:2380 >>"$T/etcd.log" 2>&1 &
+		--initial-cluster fltest=http://127.0.0.1:2380 "$@" >>"$T/etcd.log" 2>&1 &
 	FL_ETCD_PID=$!
 	track_pid $FL_ETCD_PID
 	local i

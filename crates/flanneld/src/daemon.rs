@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use etcd_client::EventType;
 use ipnetwork::{IpNetwork, Ipv4Network, Ipv6Network};
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
@@ -23,7 +22,7 @@ use crate::flags::Opts;
 use crate::healthz;
 use crate::iface::{self, ExtIface};
 use crate::lease::{parse_subnet_key, Lease, LeaseAttrs, VxlanData};
-use crate::registry::{Created, Registry};
+use crate::registry::{Created, EventType, Registry};
 use crate::subnet_file::{read_prev, PrevSubnets, SubnetEnv};
 use crate::traffic;
 
@@ -914,42 +913,42 @@ async fn watch_leases(
         loop {
             match stream.message().await {
                 Ok(Some(resp)) => {
-                    if resp.canceled() {
-                        if resp.compact_revision() > 0 {
+                    if resp.canceled {
+                        if resp.compact_revision > 0 {
                             warn!(
                                 "etcd watch for {prefix} fell behind compaction (rev {since} < {}), re-listing and resuming",
-                                resp.compact_revision()
+                                resp.compact_revision
                             );
                             since = 0;
                         } else {
-                            warn!("etcd watch for {prefix} canceled: {}", resp.cancel_reason());
+                            warn!("etcd watch for {prefix} canceled: {}", resp.cancel_reason);
                             tokio::time::sleep(backoff).await;
                             backoff = (backoff * 2).min(MAX);
                         }
                         break;
                     }
                     backoff = MIN;
-                    for ev in resp.events() {
-                        let Some(kv) = ev.kv() else { continue };
-                        since = since.max(kv.mod_revision() + 1);
-                        let key = String::from_utf8_lossy(kv.key()).into_owned();
+                    for ev in &resp.events {
+                        let Some(kv) = &ev.kv else { continue };
+                        since = since.max(kv.mod_revision + 1);
+                        let key = String::from_utf8_lossy(&kv.key).into_owned();
                         let Some((sn, sn6)) = parse_subnet_key(&key) else {
                             warn!("{key:?}: not a subnet, skipping");
                             continue;
                         };
                         let own = sn == own_subnet;
-                        let sent = match ev.event_type() {
+                        let sent = match ev.r#type() {
                             EventType::Delete if own => own_tx.send(OwnEvent::Deleted).is_ok(),
                             EventType::Delete => dp
                                 .send(Cmd::Remove(crate::lease::make_subnet_key(sn, sn6)))
                                 .is_ok(),
                             EventType::Put if own => own_tx
                                 .send(OwnEvent::Put {
-                                    etcd_lease: kv.lease(),
+                                    etcd_lease: kv.lease,
                                 })
                                 .is_ok(),
                             EventType::Put => {
-                                match crate::registry::lease_from_kv(&key, kv.value(), kv.lease()) {
+                                match crate::registry::lease_from_kv(&key, &kv.value, kv.lease) {
                                     Ok(l) => dp.send(Cmd::Upsert(l)).is_ok(),
                                     Err(e) => {
                                         warn!("error parsing etcd event: {e}");
