@@ -141,8 +141,11 @@ e2e_env_up() {
 		sleep 0.05
 	done
 	[[ -e $T/mntns.ready ]] || fail "the private mount namespace was not ready after 5 s"
-	# Its identity, for the teardown, which outlives the holder.
-	_E2E_MNTNS=$(stat -L -c %i "/proc/$_E2E_HOLDER/ns/mnt") || fail "no mount namespace of $_E2E_HOLDER"
+	# Held open by this shell until the teardown ends: the namespace, and so its inode number,
+	# cannot be freed and handed to another test's (or a container's) new namespace while the
+	# teardown still kills "the processes in our namespace" by that number.
+	exec {_E2E_MNTNS_FD}<"/proc/$_E2E_HOLDER/ns/mnt" || fail "no mount namespace of $_E2E_HOLDER"
+	_E2E_MNTNS=$(stat -L -c %i "/proc/$$/fd/$_E2E_MNTNS_FD") || fail "stat of the mount namespace"
 	# Prove the isolation before any runtime runs.
 	[[ -z $(in_env ls -A /usr/lib/cni 2>/dev/null) ]] || fail "/usr/lib/cni is not hidden in the private namespace"
 	# The topmost mount (findmnt lists every mount stacked on a path, and /run already is a tmpfs
@@ -164,7 +167,7 @@ need_tools() {
 
 # Runs a command in the node: the private mount namespace and the node netns.
 in_env() {
-	nsenter --mount="/proc/$_E2E_HOLDER/ns/mnt" --net="$NODE_NS" -- "$@"
+	nsenter --mount="/proc/$$/fd/$_E2E_MNTNS_FD" --net="$NODE_NS" -- "$@"
 }
 
 # need_plugins NAME...: the plugin binaries a test needs.  Under weft a
@@ -230,6 +233,7 @@ e2e_teardown() {
 	for c in $(_e2e_cgroups); do
 		find "$c" -depth -type d -exec rmdir {} \; 2>/dev/null
 	done
+	[[ -n ${_E2E_MNTNS_FD:-} ]] && exec {_E2E_MNTNS_FD}<&-
 	_E2E_UP=0
 }
 
