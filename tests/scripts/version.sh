@@ -44,3 +44,17 @@ test_about_text_of_every_plugin() {
 CNI protocol versions supported: 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0" "$(cat "$ERRF")" "$p about text"
 	done
 }
+
+# An argument that is not UTF-8 is no version request and no reason to panic: the plugin
+# prints its about text like with no argument (std::env::args() would abort the process).
+test_plugin_with_a_non_utf8_argument() {
+	weft_only "weft's argv handling"
+	local p out rc
+	for p in bridge host-local portmap loopback flannel; do
+		rc=0
+		out=$(env -i "$WEFT_BIN/$p" $'\xff\xfe' 2>&1 </dev/null) || rc=$?
+		assert_eq 0 "$rc" "$p exit status with a non-UTF-8 argument: $out"
+		[[ $out == "CNI $p plugin v"* ]] || fail "$p printed no about text: $out"
+		[[ $out != *panick* ]] || fail "$p panicked: $out"
+	done
+}

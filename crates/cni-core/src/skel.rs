@@ -543,7 +543,8 @@ pub fn about_line(name: &str) -> String {
 /// `plugin --version`. Runtimes exec plugins without arguments (the CNI
 /// protocol is env and stdin only), so an argument can only come from a
 /// person asking.
-pub fn version_requested(args: &[String]) -> bool {
+/// Arguments are `OsString`s: `std::env::args()` would panic on one that is not UTF-8.
+pub fn version_requested(args: &[std::ffi::OsString]) -> bool {
     args.get(1).is_some_and(|a| a == "--version")
 }
 
@@ -551,7 +552,7 @@ pub fn version_requested(args: &[String]) -> bool {
 /// validation, dispatch, printing, exit. `name` is the plugin's type
 /// ("bridge"), for the about text and the version line.
 pub fn plugin_main<P: Plugin>(plugin: P, name: &str) -> ! {
-    let argv: Vec<String> = std::env::args().collect();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if version_requested(&argv) {
         println!("{}", weft_build_info::version_line(name));
         std::process::exit(0);

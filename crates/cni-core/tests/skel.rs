@@ -142,7 +142,7 @@ fn about_line_names_weft_version_and_commit() {
 
 #[test]
 fn only_a_first_argument_of_exactly_version_asks_for_it() {
-    let argv = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let argv = |a: &[&str]| a.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
     assert!(weft_cni_core::version_requested(&argv(&[
         "bridge",
         "--version"
@@ -154,6 +154,13 @@ fn only_a_first_argument_of_exactly_version_asks_for_it() {
         "x",
         "--version"
     ])));
+    // Not UTF-8: no panic, not a version request.
+    use std::os::unix::ffi::OsStringExt;
+    let odd = vec![
+        std::ffi::OsString::from("bridge"),
+        std::ffi::OsString::from_vec(vec![0xff, 0xfe]),
+    ];
+    assert!(!weft_cni_core::version_requested(&odd));
 }
 
 #[test]
