@@ -278,3 +278,18 @@ print(s.recv(100).decode())' "$ip" 2>&1)
 	wait $srv
 	assert_eq 1048576 "$got" "bytes received by $to over TCP"
 }
+
+# fl_assert_renewed N SECONDS: within SECONDS, node N renewed its lease: the key is still there,
+# attached to a new etcd lease, and the renewal is logged.
+fl_assert_renewed() {
+	local n=$1 key id1 id2
+	key=$(fl_key "$n")
+	id1=$(fl_lease_id "$key")
+	sleep "$2"
+	id2=$(fl_lease_id "$key")
+	[[ $id2 =~ ^[0-9]+$ && $id2 != 0 ]] || fail "key expired: renewal failed (lease '$id2'): $(fl_log "$n")"
+	assert_ne "$id1" "$id2" "etcd lease after renewals"
+	grep -q "Lease renewed" "$T/n$n/flanneld.log" || fail "no renewal logged: $(fl_log "$n")"
+}
+
+fl_log() { cat "$T/n$1/flanneld.log"; } # N: node N's flanneld log

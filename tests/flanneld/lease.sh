@@ -122,14 +122,7 @@ test_flanneld_lease_renewal() {
 	fl_node 1
 	# A 4 s etcd lease (test knob), renewed halfway since the margin is longer.
 	FL_ENV=WEFT_FLANNELD_LEASE_TTL=4 fl_up 1 --subnet-lease-renew-margin=1
-	local key id1 id2
-	key=$(fl_key 1)
-	id1=$(fl_lease_id "$key")
-	sleep 6
-	id2=$(fl_lease_id "$key")
-	[[ $id2 =~ ^[0-9]+$ && $id2 != 0 ]] || fail "key expired: renewal did not happen (lease '$id2')"
-	assert_ne "$id1" "$id2" "etcd lease after renewals"
-	grep -q "Lease renewed" "$T/n1/flanneld.log" || fail "no renewal logged"
+	fl_assert_renewed 1 6
 	assert_eq 1 "$(fl_etcdctl lease list | grep -c '^[0-9a-f]\+$')" "etcd leases (superseded ones revoked)"
 	fl_exited 1 && fail "flanneld died"
 }

@@ -53,8 +53,6 @@ fl_tls_cluster() { # [client-cert]
 	fl_config '{"Network":"'$FL_NET'","Backend":{"Type":"vxlan"}}'
 }
 
-fl_log() { cat "$T/n$1/flanneld.log"; }
-
 # Node N's flanneld is refused: it logs an error matching ERE (retrying, as
 # Go does for an unreachable etcd), writes no subnet.env and does not panic.
 # With LINE, its log must also contain that fixed string.
@@ -171,14 +169,7 @@ test_flanneld_etcd_auth_token_expiry() {
 	fl_auth_cluster --auth-token-ttl=1
 	fl_node 1
 	FL_ENV=WEFT_FLANNELD_LEASE_TTL=4 fl_up 1 --etcd-username=flannel --etcd-password=flpw --subnet-lease-renew-margin=1
-	local key id1 id2
-	key=$(fl_key 1)
-	id1=$(fl_lease_id "$key")
-	sleep 5
-	id2=$(fl_lease_id "$key")
-	[[ $id2 =~ ^[0-9]+$ && $id2 != 0 ]] || fail "key expired: renewal failed (lease '$id2'): $(fl_log 1)"
-	assert_ne "$id1" "$id2" "etcd lease after renewals"
-	grep -q "Lease renewed" "$T/n1/flanneld.log" || fail "no renewal logged: $(fl_log 1)"
+	fl_assert_renewed 1 5
 	grep -qE "invalid auth token|Error renewing" "$T/n1/flanneld.log" && fail "renewal hit the expired token: $(fl_log 1)"
 	fl_exited 1 && fail "flanneld died"
 	return 0
