@@ -188,12 +188,13 @@ need_plugins() {
 on_teardown() { _E2E_TEARDOWN=("$1" "${_E2E_TEARDOWN[@]}"); }
 
 # pids of processes in the private mount namespace
-_mntns_pids() {
-	local ino p
-	ino=${_E2E_MNTNS:-}
-	[[ -n $ino ]] || return 0
+_mntns_pids() { [[ -z ${_E2E_MNTNS:-} ]] || _pids_in_mntns "$_E2E_MNTNS"; }
+
+# pids of processes in the mount namespace whose inode number is INO
+_pids_in_mntns() { # INO
+	local p
 	for p in /proc/[0-9]*; do
-		[[ $(stat -L -c %i "$p/ns/mnt" 2>/dev/null) == "$ino" ]] && echo "${p#/proc/}"
+		[[ $(stat -L -c %i "$p/ns/mnt" 2>/dev/null) == "$1" ]] && echo "${p#/proc/}"
 	done
 }
 
@@ -242,15 +243,13 @@ e2e_teardown() {
 # its temp dir and its cgroups.  Only names of this suite whose test pid is
 # gone.
 _e2e_sweep_stale() {
-	local pid ino p d holder
+	local pid ino d holder
 	for holder in $(pgrep -f '^weft-e2e-mntns\.[0-9]+ infinity$'); do
 		pid=$(tr '\0' ' ' <"/proc/$holder/cmdline" 2>/dev/null | sed -n 's/^weft-e2e-mntns\.\([0-9]*\) .*/\1/p')
 		[[ -n $pid ]] || continue
 		kill -0 "$pid" 2>/dev/null && continue
 		ino=$(stat -L -c %i "/proc/$holder/ns/mnt" 2>/dev/null) || continue
-		for p in /proc/[0-9]*; do
-			[[ $(stat -L -c %i "$p/ns/mnt" 2>/dev/null) == "$ino" ]] && kill -9 "${p#/proc/}" 2>/dev/null
-		done
+		_pids_in_mntns "$ino" | xargs -r kill -9 2>/dev/null
 	done
 	# Its temp dir, once nothing is mounted under it any more.
 	for d in "${TMPDIR:-/tmp}"/wtst.[0-9]*.*; do
