@@ -2,7 +2,7 @@
 # Installs the Debian packages weft's build, tests, demo and packaging (scripts/package) need (idempotent).
 # Go reference plugins (containernetworking-plugins) are only used for side-by-side and interop tests.
 set -euo pipefail
-pkgs=(iproute2 iptables nftables iputils-ping jq conntrack procps kmod util-linux time python3 g++
+pkgs=(iproute2 iptables nftables ethtool iputils-ping jq conntrack procps kmod util-linux time python3 g++
       binutils xz-utils  # scripts/package: ar, tar --xz
       containernetworking-plugins openssl ca-certificates shfmt etcd-server etcd-client iperf3
       # runtimes for the end-to-end tests (tests/e2e)

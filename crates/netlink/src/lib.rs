@@ -14,6 +14,8 @@
 //!   another). Links, addresses, routes, bridge ports, VLANs, neighbours,
 //!   FDB entries and VXLAN devices are methods on it.
 //! - [`LinkMonitor`] reports link creation / deletion (RTNLGRP_LINK).
+//! - [`Ethtool`] reads and changes device features through the kernel's
+//!   ethtool generic netlink family (no `ethtool` binary).
 //! - [`sysctl_set`] / [`sysctl_get`] act on the calling thread's netns.
 //!
 //! ```no_run
@@ -33,6 +35,7 @@
 
 mod addr;
 mod error;
+mod ethtool;
 mod handle;
 mod link;
 mod monitor;
@@ -47,6 +50,7 @@ pub use addr::{
     RT_SCOPE_NOWHERE, RT_SCOPE_SITE, RT_SCOPE_UNIVERSE,
 };
 pub use error::{NlError, Result};
+pub use ethtool::{Ethtool, TX_CHECKSUM_IP_GENERIC};
 pub use handle::Handle;
 pub use link::{
     mac_to_string, parse_mac, BridgeInfo, BridgePortInfo, BridgeVlan, Link, VxlanInfo, VxlanSpec,

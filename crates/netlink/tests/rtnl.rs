@@ -14,7 +14,7 @@ use common::{can_run, first, has_flag, wait_for, TestNs};
 use ipnetwork::IpNetwork;
 use weft_netlink::{
     mac_to_string, sysctl_get, sysctl_set, Family, Handle, LinkEvent, LinkMonitor, Netns, NlError,
-    Route, VxlanSpec, RT_SCOPE_LINK,
+    Route, VxlanSpec, RT_SCOPE_LINK, TX_CHECKSUM_IP_GENERIC,
 };
 
 const MAC_A: [u8; 6] = [0x0a, 0x58, 0x0a, 0xf4, 0x00, 0x05];
@@ -895,4 +895,74 @@ fn bench_veth_create_master_up() {
         up / rounds,
         iproute
     );
+}
+
+/// `ethtool -k DEV` in the test netns: Some(on) for `name`, None when the
+/// ethtool binary is not installed.
+fn ethtool_k(t: &TestNs, dev: &str, name: &str) -> Option<bool> {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &t.name, "ethtool", "-k", dev])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("ethtool -k {dev} lists no {name}: {text}"));
+    Some(line.contains(": on"))
+}
+
+#[test]
+fn ethtool_tx_checksum_off_on_vxlan() {
+    if !can_run() {
+        return;
+    }
+    let t = TestNs::new();
+    let h = t.handle();
+    let (ext, _) = veth_in(&t, &h, "ext0", "ext1");
+    h.addr_add(ext, net("192.168.51.10/24")).unwrap();
+    let spec = VxlanSpec {
+        name: "flannel.1".into(),
+        vni: 1,
+        port: None,
+        local: Some(ip("192.168.51.10")),
+        dev: Some(ext),
+        learning: false,
+        gbp: false,
+        mtu: Some(1450),
+        mac: Some(MAC_A),
+    };
+    let v = h.vxlan_create(&spec).unwrap();
+    let mut et = weft_netlink::Ethtool::for_netns(&t.ns).unwrap();
+    // The kernel turns checksum offload on for a new vxlan device.
+    assert!(et.feature_active(v.index, TX_CHECKSUM_IP_GENERIC).unwrap());
+    if let Some(on) = ethtool_k(&t, "flannel.1", TX_CHECKSUM_IP_GENERIC) {
+        assert!(on, "ethtool -k before");
+    }
+    et.set_features(v.index, &[(TX_CHECKSUM_IP_GENERIC, false)])
+        .unwrap();
+    assert!(!et.feature_active(v.index, TX_CHECKSUM_IP_GENERIC).unwrap());
+    if let Some(on) = ethtool_k(&t, "flannel.1", TX_CHECKSUM_IP_GENERIC) {
+        assert!(!on, "ethtool -k after: still on");
+    }
+    // Other features are left alone.
+    let features = et.features(v.index).unwrap();
+    assert!(
+        features.iter().any(|(n, _)| n == "tx-scatter-gather"),
+        "{features:?}"
+    );
+    // Idempotent, and back on.
+    et.set_features(v.index, &[(TX_CHECKSUM_IP_GENERIC, false)])
+        .unwrap();
+    et.set_features(v.index, &[(TX_CHECKSUM_IP_GENERIC, true)])
+        .unwrap();
+    assert!(et.feature_active(v.index, TX_CHECKSUM_IP_GENERIC).unwrap());
+    // A missing device is NotFound.
+    let e = et
+        .set_features(9999, &[(TX_CHECKSUM_IP_GENERIC, false)])
+        .unwrap_err();
+    assert!(e.is_not_found(), "{e:?}");
 }
