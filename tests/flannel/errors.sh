@@ -23,7 +23,40 @@ _add_fails() {
 test_err_subnet_env_missing() {
 	fl_setup
 	rm -f "$SUBNET_ENV"
-	_add_fails 11 "^failed to load flannel 'subnet.env' file: open $SUBNET_ENV: no such file or directory\. Check the flannel pod log for this node\. flanneld has not written $SUBNET_ENV yet"
+	_add_fails 11 "^failed to load flannel 'subnet.env' file: open $SUBNET_ENV: no such file or directory\. Check the flannel pod log for this node\. flanneld has not written $SUBNET_ENV yet" \
+		"$(fl_conf 1.0.0 '. + {subnetFileWaitSeconds: 0}')"
+	# The default: ADD waits 5 s for the file (weft), then the same error.
+	local t0=$SECONDS
+	_add_fails 11 "flanneld has not written $SUBNET_ENV yet.* Waited 5\.0s for it \(subnetFileWaitSeconds\)\."
+	((SECONDS - t0 >= 4)) || fail "ADD did not wait for subnet.env ($((SECONDS - t0)) s)"
+}
+
+# The boot race (flannel#2437): the runtime starts a pod before flanneld wrote subnet.env. ADD
+# waits for it (bounded) and then succeeds; DEL and CHECK never wait.
+test_add_waits_for_a_late_subnet_env() {
+	fl_setup
+	local pod conf t0
+	rm -f "$SUBNET_ENV"
+	new_pod pod
+	conf=$(fl_conf 1.0.0 '. + {subnetFileWaitSeconds: 10}')
+	(
+		sleep 1.5
+		default_env >"$SUBNET_ENV.tmp" && mv "$SUBNET_ENV.tmp" "$SUBNET_ENV"
+	) &
+	local writer=$!
+	t0=$SECONDS
+	must_add "$conf" c1 eth0 "$pod"
+	wait "$writer"
+	((SECONDS - t0 >= 1)) || fail "ADD did not wait"
+	assert_saved c1 "$(expected_delegate 1.0.0)"
+	local with_prev
+	with_prev=$(jq -c --argjson r "$OUT" '. + {prevResult: $r}' <<<"$conf")
+	rm -f "$SUBNET_ENV"
+	t0=$SECONDS
+	must_check "$with_prev" c1 eth0 "$pod"
+	must_del "$conf" c1 eth0 "$pod"
+	((SECONDS - t0 <= 1)) || fail "CHECK or DEL waited for subnet.env ($((SECONDS - t0)) s)"
+	assert_no_saved c1
 }
 
 test_err_subnet_env_unreadable() {

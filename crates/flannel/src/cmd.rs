@@ -6,11 +6,14 @@
 //! - a failed delegate DEL keeps the saved file so the runtime's retry can still clean up (Go
 //!   removes it whatever happens);
 //! - CHECK runs the delegate's CHECK with the saved config (Go: no-op);
+//! - ADD waits up to `subnetFileWaitSeconds` (default 5) for a missing subnet.env before
+//!   answering code 11 (Go fails at once; flannel#2437, the boot race);
 //! - GC removes saved files of dead containers and forwards GC; STATUS reports whether
 //!   flanneld has written subnet.env, then forwards STATUS (Go: no-ops).
 
 use std::collections::{HashMap, HashSet};
 use std::io;
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 use weft_cni_core::{
@@ -26,22 +29,45 @@ const CHECK_LOG: &str = "Check the flannel pod log for this node.";
 
 /// subnet.env problems as ADD reports them: Go's wording (cni-plugin PR #125), the code says
 /// whether retrying can help.
-fn add_env_error(path: &str, e: EnvError) -> CniError {
+fn add_env_error(path: &str, e: EnvError, waited: Duration) -> CniError {
     let go = |text: &str| format!("failed to load flannel 'subnet.env' file: {text}. {CHECK_LOG}");
     match e {
         // flanneld writes the file once it holds a lease: retrying later will work.
-        EnvError::NotFound(text) => CniError::TryAgainLater(format!(
-            "{} flanneld has not written {path} yet: it does once it runs on this node and \
-             holds a subnet lease (with the kube subnet manager: once the node has a podCIDR).",
-            go(&text)
-        )),
+        EnvError::NotFound(text) => {
+            let mut msg = format!(
+                "{} flanneld has not written {path} yet: it does once it runs on this node and \
+                 holds a subnet lease (with the kube subnet manager: once the node has a podCIDR).",
+                go(&text)
+            );
+            if !waited.is_zero() {
+                msg.push_str(&format!(
+                    " Waited {:.1}s for it (subnetFileWaitSeconds).",
+                    waited.as_secs_f64()
+                ));
+            }
+            CniError::TryAgainLater(msg)
+        }
         EnvError::Io(text) => CniError::Io(go(&text)),
         EnvError::Invalid(text) => CniError::InvalidConfig(go(&text)),
     }
 }
 
+/// ADD's subnet.env: while it does not exist (flanneld not up yet, the boot race of
+/// flannel#2437), polled every 100 ms for up to `subnetFileWaitSeconds`; then code 11. Any
+/// other problem is reported at once. CHECK, DEL, GC and STATUS never wait.
 fn load_env_for_add(conf: &FlannelConf) -> Result<SubnetEnv> {
-    subnet_env::load(&conf.subnet_file).map_err(|e| add_env_error(&conf.subnet_file, e))
+    let wait = conf.subnet_file_wait()?;
+    let start = Instant::now();
+    loop {
+        match subnet_env::load(&conf.subnet_file) {
+            Ok(env) => return Ok(env),
+            Err(EnvError::NotFound(_)) if start.elapsed() < wait => {
+                let left = wait.saturating_sub(start.elapsed());
+                std::thread::sleep(left.min(Duration::from_millis(100)));
+            }
+            Err(e) => return Err(add_env_error(&conf.subnet_file, e, wait)),
+        }
+    }
 }
 
 fn io_error(what: &str, path: &std::path::Path, e: &io::Error) -> CniError {

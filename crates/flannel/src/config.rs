@@ -6,12 +6,17 @@
 //! up exactly (`"Name"` inside `delegate` is not `"name"`), again as in Go.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 use weft_cni_core::{gojson, parse_netconf, CniError, NetConf, Result};
 
 pub const DEFAULT_SUBNET_FILE: &str = "/run/flannel/subnet.env";
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/cni/flannel";
+/// How long ADD waits for a missing subnet.env by default (`subnetFileWaitSeconds`).
+pub const DEFAULT_SUBNET_FILE_WAIT: Duration = Duration::from_secs(5);
+/// The longest wait the key accepts: a runtime's ADD must not hang.
+pub const MAX_SUBNET_FILE_WAIT_SECS: f64 = 300.0;
 
 #[derive(Debug, Clone)]
 pub struct FlannelConf {
@@ -29,6 +34,9 @@ pub struct FlannelConf {
     pub runtime_config: Option<Map<String, Value>>,
     /// The shared keys (prevResult, valid attachments, ...).
     pub net: NetConf,
+    /// `subnetFileWaitSeconds` as given (weft only; read by ADD alone, so a bad value never
+    /// stops a DEL).
+    pub subnet_file_wait: Option<Value>,
 }
 
 /// Go's field decoding error, naming the key.
@@ -80,7 +88,27 @@ impl FlannelConf {
             ipam: object_key(obj, "ipam")?,
             runtime_config: object_key(obj, "runtimeConfig")?,
             net,
+            subnet_file_wait: gojson::field(obj, "subnetFileWaitSeconds")
+                .filter(|v| !v.is_null())
+                .cloned(),
         })
+    }
+
+    /// How long ADD waits for subnet.env to appear (flanneld writes it once it holds a
+    /// lease; a node that boots starts pods before that, flannel#2437): `subnetFileWaitSeconds`,
+    /// a number of seconds from 0 (no wait) to 300, default 5.
+    pub fn subnet_file_wait(&self) -> Result<Duration> {
+        let Some(v) = &self.subnet_file_wait else {
+            return Ok(DEFAULT_SUBNET_FILE_WAIT);
+        };
+        match v.as_f64() {
+            Some(secs) if (0.0..=MAX_SUBNET_FILE_WAIT_SECS).contains(&secs) => {
+                Ok(Duration::from_secs_f64(secs))
+            }
+            _ => Err(CniError::InvalidConfig(format!(
+                "invalid \"subnetFileWaitSeconds\": expected a number of seconds from 0 to {MAX_SUBNET_FILE_WAIT_SECS}, got {v}"
+            ))),
+        }
     }
 
     /// The config version, 0.1.0 when unset (what the delegate will assume too).
@@ -128,6 +156,33 @@ pub fn check_plugin_name(t: &str) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn subnet_file_wait_key() {
+        let w = |conf: &str| {
+            FlannelConf::load(conf.as_bytes())
+                .unwrap()
+                .subnet_file_wait()
+        };
+        assert_eq!(w(r#"{"name":"n"}"#).unwrap(), DEFAULT_SUBNET_FILE_WAIT);
+        assert_eq!(
+            w(r#"{"name":"n","subnetFileWaitSeconds":null}"#).unwrap(),
+            DEFAULT_SUBNET_FILE_WAIT
+        );
+        assert_eq!(
+            w(r#"{"name":"n","subnetFileWaitSeconds":0}"#).unwrap(),
+            Duration::ZERO
+        );
+        assert_eq!(
+            w(r#"{"name":"n","subnetfilewaitseconds":0.25}"#).unwrap(),
+            Duration::from_millis(250)
+        );
+        for bad in ["-1", "301", "\"5\"", "true"] {
+            let e = w(&format!(r#"{{"name":"n","subnetFileWaitSeconds":{bad}}}"#)).unwrap_err();
+            assert_eq!(e.code(), 7, "{bad}");
+            assert!(e.msg().contains("\"subnetFileWaitSeconds\""), "{}", e.msg());
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -193,7 +193,11 @@ fn del_skips_unparsable_saved_config() {
 fn missing_subnet_env_is_try_again_later_with_go_text() {
     let n = Node::new();
     fs::remove_file(n.p("subnet.env")).unwrap();
-    let (code, msg) = error(&n.call("ADD", &n.conf("1.0.0", ""), "c1"));
+    let (code, msg) = error(&n.call(
+        "ADD",
+        &n.conf("1.0.0", r#","subnetFileWaitSeconds":0"#),
+        "c1",
+    ));
     let p = n.p("subnet.env").display().to_string();
     assert_eq!(code, 11);
     assert!(
@@ -201,6 +205,87 @@ fn missing_subnet_env_is_try_again_later_with_go_text() {
         "{msg}"
     );
     assert!(n.saved("c1").is_none() && n.got("ADD").is_none());
+}
+
+/// The boot race (flannel#2437): a pod's ADD comes before flanneld wrote subnet.env. ADD
+/// waits for the file (bounded), CHECK and DEL do not wait at all.
+#[test]
+fn add_waits_for_a_late_subnet_env() {
+    let n = Node::new();
+    fs::remove_file(n.p("subnet.env")).unwrap();
+    let env = n.p("subnet.env");
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        // flanneld writes a temporary file and renames it.
+        let tmp = env.with_extension("tmp");
+        fs::write(&tmp, ENV).unwrap();
+        fs::rename(&tmp, &env).unwrap();
+    });
+    let t = std::time::Instant::now();
+    let out = n.call("ADD", &n.conf("1.0.0", ""), "c1");
+    writer.join().unwrap();
+    assert_eq!(out.exit_code, 0, "{}", out.stdout_str());
+    assert!(
+        t.elapsed() >= std::time::Duration::from_millis(600),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(n.saved("c1").unwrap(), golden(&n, "1.0.0"));
+}
+
+#[test]
+fn add_wait_is_bounded_then_code_11() {
+    let n = Node::new();
+    fs::remove_file(n.p("subnet.env")).unwrap();
+    let t = std::time::Instant::now();
+    let (code, msg) = error(&n.call(
+        "ADD",
+        &n.conf("1.0.0", r#","subnetFileWaitSeconds":1.5"#),
+        "c1",
+    ));
+    let took = t.elapsed();
+    assert_eq!(code, 11, "{msg}");
+    assert!(
+        msg.ends_with("Waited 1.5s for it (subnetFileWaitSeconds)."),
+        "{msg}"
+    );
+    assert!(
+        took >= std::time::Duration::from_millis(1400) && took < std::time::Duration::from_secs(3),
+        "{took:?}"
+    );
+    assert!(n.saved("c1").is_none() && n.got("ADD").is_none());
+    // A bad value is a config error, found before any wait.
+    let (code, msg) = error(&n.call(
+        "ADD",
+        &n.conf("1.0.0", r#","subnetFileWaitSeconds":"5s""#),
+        "c1",
+    ));
+    assert_eq!(code, 7, "{msg}");
+}
+
+#[test]
+fn check_and_del_do_not_wait_for_subnet_env() {
+    let n = Node::new();
+    let conf = n.conf("1.0.0", r#","subnetFileWaitSeconds":3"#);
+    assert_eq!(n.call("ADD", &conf, "c1").exit_code, 0);
+    fs::remove_file(n.p("subnet.env")).unwrap();
+    let t = std::time::Instant::now();
+    let check = n.call("CHECK", &conf, "c1");
+    assert_eq!(check.exit_code, 0, "{}", check.stdout_str());
+    let del = n.call("DEL", &conf, "c1");
+    assert_eq!(del.exit_code, 0, "{}", del.stdout_str());
+    // DEL of a container never added, with a bad wait value: no wait, no error.
+    let del = n.call(
+        "DEL",
+        &n.conf("1.0.0", r#","subnetFileWaitSeconds":-1"#),
+        "c2",
+    );
+    assert_eq!(del.exit_code, 0, "{}", del.stdout_str());
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(1),
+        "{:?}",
+        t.elapsed()
+    );
 }
 
 #[test]
