@@ -16,30 +16,56 @@ fl_run_once() {
 	log "$OUT"
 }
 
+# A bad <prefix>/config: flanneld logs the error and retries (Go too); nothing is created.
 fl_bad_conf() { # JSON ERE
-	printf '%s' "$1" >"$T/net-conf.json"
-	fl_run_once --etcd-endpoints="$FL_ETCD" --iface=eth0 --subnet-file="$T/n1/subnet.env" \
-		--net-config-path="$T/net-conf.json"
-	assert_eq 1 "$RC" "exit status for config $1"
-	grep -qE -- "$2" <<<"$OUT" || fail "error for $1 does not match /$2/: $OUT"
+	fl_config "$1"
+	FL_WROTE[1]=0
+	: >"$T/n1/flanneld.log"
+	fl_start 1
+	wait_for 5 "error for $1 logged" grep -qE -- "$2" "$T/n1/flanneld.log"
+	fl_exited 1 && fail "flanneld exited on the bad config $1: $(fl_log 1)"
+	fl_stop 1
 }
 
 test_flanneld_bad_network_configs() {
-	fl_need
-	fl_underlay
+	fl_cluster
 	fl_node 1
 	fl_bad_conf '{"Backend":{"Type":"vxlan"}}' '"Network" is missing'
 	fl_bad_conf '{"Network":"10.244.0.0/16","SubnetLen":31,"Backend":{"Type":"vxlan"}}' 'SubnetLen must be less than /31 \(got SubnetLen 31\)'
 	fl_bad_conf '{"Network":"10.244.0.0/16","SubnetLen":17}' 'SubnetLen 17 with Network 10.244.0.0/16'
-	fl_bad_conf '{"Network":"10.244.0.0/16","Backend":{"Type":"wireguard"}}' 'unknown backend type: wireguard'
-	fl_bad_conf '{"Network":"10.244.0.0/16"}' 'unknown backend type: udp'
 	fl_bad_conf '{"Network":"10.244.0.0/33","Backend":{"Type":"vxlan"}}' 'invalid "Network": invalid CIDR address: 10.244.0.0/33'
 	fl_bad_conf '{"Network":"10.244.0.0/16","SubnetMin":"10.245.0.0","Backend":{"Type":"vxlan"}}' 'SubnetMin is not in the range of the Network'
 	fl_bad_conf '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","VNI":"one"}}' '"Backend.VNI"'
 	fl_bad_conf '{"Network":' 'invalid network config JSON'
 	in_n 1 ip link show flannel.1 >/dev/null 2>&1 && fail "a rejected config created flannel.1"
 	[[ -e $T/n1/subnet.env ]] && fail "a rejected config wrote subnet.env"
+	# A backend weft does not have is fatal (Go: "Error fetching backend").
+	local b
+	for b in wireguard udp; do
+		if [[ $b == udp ]]; then fl_config '{"Network":"10.244.0.0/16"}'; else fl_config '{"Network":"10.244.0.0/16","Backend":{"Type":"wireguard"}}'; fi
+		fl_run_once --etcd-endpoints="$FL_ETCD" --iface=eth0 --subnet-file="$T/n1/subnet.env"
+		assert_eq 1 "$RC" "exit status for backend $b"
+		grep -q "unknown backend type: $b" <<<"$OUT" || fail "backend $b: $OUT"
+	done
 	return 0
+}
+
+# Go's etcd subnet manager never reads --net-config-path: the network is <prefix>/config, and
+# weft says that the flag is ignored (it used to read the file instead: another network than Go's).
+test_flanneld_net_config_path_ignored_in_etcd_mode() {
+	fl_cluster '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'
+	fl_node 1
+	printf '%s' '{"Network":"10.123.0.0/16","Backend":{"Type":"host-gw"}}' >"$T/net-conf.json"
+	fl_up 1 --net-config-path="$T/net-conf.json"
+	grep -q '^FLANNEL_NETWORK=10.244.0.0/16$' "$(fl_env 1)" || fail "not etcd's network: $(cat "$(fl_env 1)")"
+	in_n 1 ip link show flannel.1 >/dev/null || fail "not etcd's backend (vxlan)"
+	grep -q -- "--net-config-path=$T/net-conf.json is ignored in etcd mode: the network config is read from $FL_PREFIX/config" \
+		"$T/n1/flanneld.log" || fail "no warning: $(fl_log 1)"
+	# The same through the environment; an unreadable path is no error either.
+	fl_stop 1
+	FL_ENV="FLANNELD_NET_CONFIG_PATH=/nonexistent/net-conf.json" fl_up 1
+	grep -q -- "--net-config-path=/nonexistent/net-conf.json is ignored in etcd mode" "$T/n1/flanneld.log" ||
+		fail "no warning for the environment variable: $(fl_log 1)"
 }
 
 test_flanneld_bad_etcd_config_is_retried() {
@@ -93,6 +119,57 @@ test_flanneld_flags_and_env() {
 	grep -q "not supported" <<<"$OUT" || fail "kube mode error: $OUT"
 }
 
+# klog's flags, which Go flanneld copies and kube-flannel manifests pass: accepted, -v honoured,
+# a note for what has no effect; --log-format=klog prints klog's lines.
+test_flanneld_klog_flags_and_format() {
+	fl_cluster
+	fl_node 1
+	fl_node 2
+	fl_node 3
+	FL_ENV=WEFT_FLANNELD_RECONCILE_SECS=1 fl_up 1 --v=2 --vmodule=vxlan_network=4,registry=1 --log_backtrace_at=main.go:123 \
+		--log-format=klog
+	# -v=2 shows debug events (the reconcile loop's), with klog's I.
+	wait_for 5 "a debug line" grep -qE '^I[0-9]{4} .*\] reconciled: nothing to do' "$T/n1/flanneld.log"
+	# --vmodule for one of weft's files: only that file's debug events; none at -v=0.
+	FL_ENV=WEFT_FLANNELD_RECONCILE_SECS=1 fl_up 2 --vmodule=mod=1
+	FL_ENV=WEFT_FLANNELD_RECONCILE_SECS=1 fl_up 3
+	wait_for 5 "a debug line of dataplane/mod.rs" grep -q 'reconciled: nothing to do' "$T/n2/flanneld.log"
+	grep -q 'reconciled: nothing to do' "$T/n3/flanneld.log" && fail "debug line at -v=0: $(fl_log 3)"
+	local log
+	log=$(fl_log 1)
+	grep -qE '^I[0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6} +[0-9]+ [a-z_]+\.rs:[0-9]+\] Wrote subnet file to ' <<<"$log" ||
+		fail "no klog-style line: $log"
+	grep -qE '^W[0-9]{4} .* registry\.rs:[0-9]+\] connecting to etcd with plain http' <<<"$log" || fail "no klog warning line: $log"
+	grep -q -- '--vmodule vxlan_network=4 has no effect: it matches none of weft flanneld' <<<"$log" || fail "no vmodule note: $log"
+	grep -q -- '--log_backtrace_at=main.go:123 has no effect' <<<"$log" || fail "no backtrace note: $log"
+	grep -q -- '--vmodule registry=1 has no effect' <<<"$log" && fail "a matching pattern was called ineffective: $log"
+	fl_run_once --vmodule=vxlan
+	assert_eq 2 "$RC" "exit status for a bad --vmodule (Go: flag error, 2)"
+	grep -q "expect comma-separated list of filename=N" <<<"$OUT" || fail "vmodule error: $OUT"
+	fl_run_once --log_backtrace_at=main
+	assert_eq 2 "$RC" "exit status for a bad --log_backtrace_at"
+	FL_ENV="FLANNELD_VMODULE=daemon=1 FLANNELD_LOG_BACKTRACE_AT=x.go:1" fl_run_once --version
+	assert_eq 0 "$RC" "klog flags from the environment"
+}
+
+# etcd down: one error line per backoff step (1, 2, 4, 5 s...), with the error's text, not one a
+# second.
+test_flanneld_etcd_errors_back_off() {
+	fl_need
+	fl_underlay
+	fl_node 1
+	fl_start 1
+	sleep 8.5
+	fl_exited 1 && fail "flanneld gave up while etcd was unreachable"
+	local n
+	n=$(grep -c "Couldn't fetch network config" "$T/n1/flanneld.log")
+	((n >= 3 && n <= 5)) || fail "$n errors in 8.5 s (want 4: at 0, 1, 3 and 7 s): $(fl_log 1)"
+	grep -q "Couldn't fetch network config (retrying in 4s): etcd Unavailable: " "$T/n1/flanneld.log" ||
+		fail "no backoff step logged: $(fl_log 1)"
+	grep -qE 'Status \{|MetadataMap|Caused by' "$T/n1/flanneld.log" && fail "Debug output in the log: $(fl_log 1)"
+	return 0
+}
+
 # Start node N's flanneld with only the environment (no default flags).
 fl_run_bg() { # N
 	local n=$1
@@ -134,6 +211,35 @@ test_flanneld_interface_selection() {
 	assert_eq 1 "$RC" "exit status without a usable interface"
 	grep -q "Failed to find interface to use that matches the interfaces and/or regexes provided" <<<"$OUT" ||
 		fail "interface error: $OUT"
+}
+
+# Go's order: every --iface, then every --iface-regex, then --iface-can-reach (weft used to try
+# can-reach first).
+test_flanneld_iface_before_can_reach() {
+	fl_cluster
+	fl_node 1
+	fl_node 2
+	fl_node 3
+	# A second interface whose route reaches 198.51.100.1.
+	in_n 1 ip link add side0 type veth peer name side0p
+	in_n 1 ip addr add 198.51.100.7/24 dev side0
+	in_n 1 ip link set side0p up
+	in_n 1 ip link set side0 up
+	fl_start_plain 1 --iface-can-reach=198.51.100.1 --iface=eth0
+	fl_wait_up 1
+	assert_eq 10.99.0.1 "$(fl_etcdctl get --print-value-only "$(fl_key 1)" | jq -r .PublicIP)" "--iface wins over --iface-can-reach"
+	# A regex that matches wins too; can-reach is the last resort.
+	in_n 2 ip link add side0 type veth peer name side0p
+	in_n 2 ip addr add 198.51.100.8/24 dev side0
+	in_n 2 ip link set side0p up
+	in_n 2 ip link set side0 up
+	fl_start_plain 2 --iface-can-reach=198.51.100.1 --iface-regex='^eth'
+	fl_wait_up 2
+	assert_eq 10.99.0.2 "$(fl_etcdctl get --print-value-only "$(fl_key 2)" | jq -r .PublicIP)" "--iface-regex wins over --iface-can-reach"
+	fl_start_plain 3 --iface=nonexistent0 --iface-regex='^nomatch$' --iface-can-reach=$FL_UNDERLAY_IP
+	fl_wait_up 3
+	assert_eq 10.99.0.3 "$(fl_etcdctl get --print-value-only "$(fl_key 3)" | jq -r .PublicIP)" "can-reach after the misses"
+	grep -q "Could not find valid interface matching nonexistent0" "$T/n3/flanneld.log" || fail "miss not logged: $(fl_log 3)"
 }
 
 # fl_start without the default --iface.

@@ -113,3 +113,23 @@ test_flanneld_ipmasq_nftables_golden() {
 	# No iptables rules in nftables mode.
 	assert_eq "" "$(fl_nat_now 1)" "iptables nat rules in nftables mode"
 }
+
+# A node without iptables (nftables-only distributions, kubespray#13291): flanneld takes nftables
+# by itself and says so, instead of failing every resync. WEFT_IPTABLES* point at missing binaries.
+test_flanneld_no_iptables_uses_nftables() {
+	command -v nft >/dev/null || skip "nft not installed"
+	fl_cluster
+	fl_node 1
+	FL_ENV="WEFT_IPTABLES=/nonexistent/iptables WEFT_IPTABLES_RESTORE=/nonexistent/iptables-restore" fl_up 1 --ip-masq --iptables-resync=1
+	grep -q 'no iptables on this node (/nonexistent/iptables, /nonexistent/iptables-restore not found): using nftables' \
+		"$T/n1/flanneld.log" || fail "switch to nftables not logged: $(fl_log 1)"
+	assert_match "ip saddr 10.244.0.0/16 ip daddr != 224.0.0.0/4 masquerade" "$(in_n 1 nft list chain ip flannel-ipv4 postrtg)" \
+		"nft masquerade rules"
+	in_n 1 nft list chain ip flannel-ipv4 forward >/dev/null || fail "no nft forward chain"
+	assert_eq "" "$(fl_nat_now 1)" "iptables nat rules"
+	grep -q "Failed to set up the masquerade/forward rules" "$T/n1/flanneld.log" && fail "rules failed: $(fl_log 1)"
+	# The resyncs find the rules in place (no repair logged).
+	sleep 2
+	grep -q "rules were missing" "$T/n1/flanneld.log" && fail "resync keeps repairing: $(fl_log 1)"
+	return 0
+}

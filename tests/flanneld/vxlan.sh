@@ -289,3 +289,34 @@ test_flanneld_mac_survives_device_loss_while_down() {
 	wait_for 5 "node 2 still programmed for node 1" fl_peers_ok 2 1
 	wait_for 5 "node 1 programs node 2" fl_peers_ok 1 2
 }
+
+# Backend.DisableTxChecksumOffload (weft only, flannel#2152): tx-checksum-ip-generic off on
+# flannel.1 through the kernel's ethtool netlink interface, again on a recreated device; a node
+# without the key keeps the kernel's default (on). Pods still talk across the nodes.
+test_flanneld_vxlan_tx_checksum_offload_off() {
+	command -v ethtool >/dev/null || fail "ethtool is not installed (Debian package ethtool; scripts/install-deps.sh)"
+	fl_cluster '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","DisableTxChecksumOffload":true}}'
+	fl_node 1
+	fl_node 2
+	fl_up 1
+	assert_match 'tx-checksum-ip-generic: off' "$(in_n 1 ethtool -k flannel.1)" "node 1 (key set)"
+	grep -q "tx checksum offload off" "$T/n1/flanneld.log" || fail "not logged: $(fl_log 1)"
+	fl_config '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'
+	fl_up 2
+	assert_match 'tx-checksum-ip-generic: on' "$(in_n 2 ethtool -k flannel.1)" "node 2 (no key)"
+	wait_for 5 "mesh" fl_peers_ok 1 2
+	local a b
+	fl_pod a 1 pa
+	fl_pod b 2 pb
+	ping_ok "${FL_POD_NS[pa]}" "$b"
+	in_n 1 ip link del flannel.1
+	wait_for 10 "flannel.1 recreated with its peers" fl_peers_ok 1 2
+	assert_match 'tx-checksum-ip-generic: off' "$(in_n 1 ethtool -k flannel.1)" "node 1 after the device was recreated"
+	ping_ok "${FL_POD_NS[pa]}" "$b"
+	# A restart adopts the existing device and applies it again.
+	in_n 1 ethtool -K flannel.1 tx-checksum-ip-generic on
+	fl_stop 1
+	fl_config '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","DisableTxChecksumOffload":true}}'
+	fl_up 1
+	assert_match 'tx-checksum-ip-generic: off' "$(in_n 1 ethtool -k flannel.1)" "node 1 after a restart"
+}

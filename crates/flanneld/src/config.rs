@@ -30,6 +30,12 @@ pub struct BackendConfig {
     pub gbp: bool,
     pub learning: bool,
     pub direct_routing: bool,
+    /// `DisableTxChecksumOffload` (weft only, vxlan): turn the device's
+    /// `tx-checksum-ip-generic` off, the workaround of flannel#2152 for
+    /// VXLAN packets with bad checksums (NICs or kernels that get the
+    /// offload of the inner checksum wrong). Re-applied when the device is
+    /// recreated.
+    pub disable_tx_checksum_offload: bool,
 }
 
 impl Default for BackendConfig {
@@ -42,6 +48,7 @@ impl Default for BackendConfig {
             gbp: false,
             learning: false,
             direct_routing: false,
+            disable_tx_checksum_offload: false,
         }
     }
 }
@@ -395,6 +402,7 @@ fn parse_backend(key: &str, v: &Value) -> Result<BackendConfig> {
             "gbp" => b.gbp = boolean(&name, v)?,
             "learning" => b.learning = boolean(&name, v)?,
             "directrouting" => b.direct_routing = boolean(&name, v)?,
+            "disabletxchecksumoffload" => b.disable_tx_checksum_offload = boolean(&name, v)?,
             _ => {}
         }
     }
@@ -464,9 +472,22 @@ mod tests {
                 mtu: 1400,
                 gbp: true,
                 learning: true,
-                direct_routing: true
+                direct_routing: true,
+                disable_tx_checksum_offload: false,
             }
         );
+    }
+
+    #[test]
+    fn tx_checksum_offload_key() {
+        let c = ok(
+            r#"{"Network":"10.3.0.0/16","Backend":{"Type":"vxlan","DisableTxChecksumOffload":true}}"#,
+        );
+        assert!(c.backend.disable_tx_checksum_offload);
+        let c = ok(r#"{"Network":"10.3.0.0/16","Backend":{"Type":"vxlan"}}"#);
+        assert!(!c.backend.disable_tx_checksum_offload);
+        assert!(err(r#"{"Network":"10.3.0.0/16","Backend":{"Type":"vxlan","DisableTxChecksumOffload":"yes"}}"#)
+            .contains("\"Backend.DisableTxChecksumOffload\": expected a boolean"));
     }
 
     #[test]

@@ -172,6 +172,13 @@ async fn run_inner(opts: Opts) -> Result<i32> {
     if !cfg.enable_ipv4 {
         bail!("the etcd subnet manager needs EnableIPv4: IPv6-only networks are not supported");
     }
+    let mut cfg = cfg;
+    if !cfg.enable_nftables {
+        if let Some(why) = traffic::iptables_missing(&Tools::from_env(), cfg.enable_ipv6) {
+            warn!("{why}: using nftables for the masquerade and forward rules, as with \"EnableNFTables\": true");
+            cfg.enable_nftables = true;
+        }
+    }
     if !cfg.enable_nftables {
         check_br_netfilter(cfg.enable_ipv6)?;
     }
@@ -304,8 +311,9 @@ async fn connect(opts: &Opts, stop: &mut watch::Receiver<bool>) -> Result<Option
     .await
 }
 
-/// Retry `f` every second (logging each failure) until it succeeds or a
-/// signal arrives (None).
+/// Retry `f` with a backoff of 1 s, doubling up to [`RETRY_MAX`] (Go retries
+/// every second), until it succeeds or a signal arrives (None). Each failure
+/// is logged once, with the error's Display chain and the next delay.
 async fn until_ok<T, F, Fut>(
     stop: &mut watch::Receiver<bool>,
     what: &str,
@@ -315,31 +323,37 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T>>,
 {
+    let mut delay = Duration::from_secs(1);
     loop {
         match f().await {
             Ok(v) => return Ok(Some(v)),
-            Err(e) => error!("{what} (retrying in 1s): {e:#}"),
+            Err(e) => error!("{what} (retrying in {}s): {e:#}", delay.as_secs()),
         }
-        if !sleep_or_stop(stop, Duration::from_secs(1)).await {
+        if !sleep_or_stop(stop, delay).await {
             return Ok(None);
         }
+        delay = next_delay(delay);
     }
 }
 
-/// `getConfig`: the file if --net-config-path is given (errors are fatal,
-/// like the kube subnet manager's), else `<prefix>/config`, retried every
-/// second while missing or invalid.
+/// The longest wait between two tries of [`until_ok`].
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
+fn next_delay(d: Duration) -> Duration {
+    (d * 2).min(RETRY_MAX)
+}
+
+/// `getConfig`: `<prefix>/config`, retried every second while missing or
+/// invalid. Like Go's etcd subnet manager, `--net-config-path` is not read in
+/// etcd mode (only the Kubernetes subnet manager reads it); given anyway, it
+/// is named in a warning so that nobody wonders why the file has no effect.
 async fn get_config(
     opts: &Opts,
     reg: &Registry,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<Option<NetConfig>> {
-    if let Some(path) = &opts.net_config_path {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("failed to read net conf {path}"))?;
-        let cfg = NetConfig::parse(&text)
-            .map_err(|e| anyhow!("error parsing subnet config {path}: {e}"))?;
-        return Ok(Some(cfg));
+    if let Some(w) = crate::flags::net_config_path_warning(opts) {
+        warn!("{w}");
     }
     until_ok(stop, "Couldn't fetch network config", || async {
         let text = reg.get_config().await?;
@@ -476,6 +490,7 @@ impl Backend {
                         address: unset4,
                         own: unset4,
                         direct_routing: b.direct_routing,
+                        tx_checksum_off: b.disable_tx_checksum_offload,
                     }
                 };
                 let v4cfg = match (cfg.enable_ipv4, cfg.network, ext.ext_addr) {
@@ -680,7 +695,10 @@ async fn acquire(
     loop {
         match try_acquire(reg, cfg, attrs, prev, ttl).await {
             Ok(own) => return Ok(Some(own)),
-            Err(e) => error!("Failed to acquire lease (retrying in {backoff:?}): {e:#}"),
+            Err(e) => error!(
+                "Failed to acquire lease (retrying in {}s): {e:#}",
+                backoff.as_secs()
+            ),
         }
         if !sleep_or_stop(stop, backoff).await {
             return Ok(None);
@@ -993,5 +1011,16 @@ mod tests {
         assert_eq!(renew_in(60, hour, 86400), Duration::from_secs(1));
         // A test TTL below the margin: halfway.
         assert_eq!(renew_in(10, hour, 10), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn retries_back_off() {
+        let mut d = Duration::from_secs(1);
+        let mut seen = vec![d.as_secs()];
+        for _ in 0..5 {
+            d = next_delay(d);
+            seen.push(d.as_secs());
+        }
+        assert_eq!(seen, vec![1, 2, 4, 5, 5, 5]);
     }
 }

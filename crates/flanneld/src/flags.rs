@@ -136,8 +136,9 @@ pub struct Opts {
     #[arg(long, env = "FLANNELD_HEALTHZ_PORT", default_value_t = 0)]
     pub healthz_port: u16,
 
-    /// Path to the network configuration file. In etcd mode (weft's only
-    /// mode) it is read instead of `<etcd-prefix>/config` when given
+    /// Path to the network configuration file, read by the Kubernetes subnet
+    /// manager only. In etcd mode the config is `<etcd-prefix>/config`, as in
+    /// Go, and a path given here is ignored with a warning
     /// [default in kube mode: /etc/kube-flannel/net-conf.json].
     #[arg(long, env = "FLANNELD_NET_CONFIG_PATH")]
     pub net_config_path: Option<String>,
@@ -174,10 +175,46 @@ pub struct Opts {
     #[arg(short = 'v', long = "v", env = "FLANNELD_V", default_value_t = 0)]
     pub v: u32,
 
+    /// klog's comma-separated list of pattern=N settings for file-filtered
+    /// logging. The patterns are matched against weft's source file names
+    /// (daemon, vxlan, registry, ...); Go's file names match nothing here,
+    /// which is logged.
+    #[arg(long = "vmodule", env = "FLANNELD_VMODULE", default_value = "",
+          value_parser = crate::logging::check_vmodule)]
+    pub vmodule: String,
+
+    /// klog's file:N: emit a stack trace when logging hits that line.
+    /// Accepted and checked as klog does; it has no effect (logged).
+    #[arg(long = "log_backtrace_at", env = "FLANNELD_LOG_BACKTRACE_AT", default_value = "",
+          value_parser = crate::logging::check_backtrace_at)]
+    pub log_backtrace_at: String,
+
+    /// Log line format: "text" (timestamp, level, message) or "klog"
+    /// (`I1202 13:42:06.123456    1234 daemon.rs:270] ...`, the lines of Go
+    /// flanneld, for tools that grep kube-flannel logs). weft only.
+    #[arg(long, env = "FLANNELD_LOG_FORMAT", default_value = "text",
+          value_parser = ["text", "klog"])]
+    pub log_format: String,
+
     /// Print version and exit.
     #[arg(long, env = "FLANNELD_VERSION", default_value = "false", num_args = 0..=1,
           default_missing_value = "true", value_parser = parse_go_bool, action = ArgAction::Set)]
     pub version: bool,
+}
+
+/// The warning for `--net-config-path` in etcd mode (Go's etcd subnet
+/// manager never reads that file either), or None when it is not given.
+pub fn net_config_path_warning(opts: &Opts) -> Option<String> {
+    if opts.kube_subnet_mgr {
+        return None;
+    }
+    opts.net_config_path.as_ref().map(|p| {
+        format!(
+            "--net-config-path={p} is ignored in etcd mode: the network config is read from \
+             {}/config in etcd, as Go flanneld does (the file is for --kube-subnet-mgr)",
+            opts.etcd_prefix.trim_end_matches('/')
+        )
+    })
 }
 
 /// `-flag[=value]` → `--flag[=value]` for names longer than one letter, so
@@ -256,6 +293,50 @@ mod tests {
         let o = parse(&["--ip-masq=false", "--subnet-lease-renew-margin=-5"]);
         assert!(!o.ip_masq);
         assert_eq!(o.subnet_lease_renew_margin, -5);
+    }
+
+    #[test]
+    fn net_config_path_is_only_a_warning_in_etcd_mode() {
+        assert_eq!(net_config_path_warning(&parse(&[])), None);
+        let o = parse(&["--net-config-path=/etc/kube-flannel/net-conf.json"]);
+        let w = net_config_path_warning(&o).unwrap();
+        assert!(
+            w.contains("--net-config-path=/etc/kube-flannel/net-conf.json is ignored in etcd mode"),
+            "{w}"
+        );
+        assert!(w.contains("/coreos.com/network/config"), "{w}");
+        let o = parse(&["--net-config-path=/x.json", "--kube-subnet-mgr"]);
+        assert_eq!(net_config_path_warning(&o), None);
+    }
+
+    #[test]
+    fn klog_flags_are_accepted() {
+        // kube-flannel manifests pass klog's flags; Go flanneld copies v,
+        // vmodule and log_backtrace_at from klog.
+        let o = parse(&[
+            "--v=4",
+            "--vmodule=vxlan=4,registry=2",
+            "-log_backtrace_at=main.go:123",
+        ]);
+        assert_eq!(o.v, 4);
+        assert_eq!(o.vmodule, "vxlan=4,registry=2");
+        assert_eq!(o.log_backtrace_at, "main.go:123");
+        let o = parse(&["-vmodule", "daemon=1", "--log_backtrace_at="]);
+        assert_eq!(o.vmodule, "daemon=1");
+        assert_eq!(o.log_backtrace_at, "");
+        // klog's syntax errors are still errors (Go exits 2 on them).
+        let bad = |args: &[&str]| {
+            let v = normalize_args(
+                std::iter::once("flanneld".to_string()).chain(args.iter().map(|s| s.to_string())),
+            );
+            Opts::try_parse_from(v).unwrap_err().to_string()
+        };
+        assert!(bad(&["--vmodule=vxlan"]).contains("expect comma-separated list of filename=N"));
+        assert!(bad(&["--vmodule=vxlan=-1"]).contains("negative value for vmodule level"));
+        assert!(bad(&["--log_backtrace_at=main:12"]).contains("expect file.go:234"));
+        assert!(bad(&["--log_backtrace_at=main.go:0"]).contains("negative or zero"));
+        assert_eq!(parse(&["--log-format=klog"]).log_format, "klog");
+        assert!(bad(&["--log-format=json"]).contains("json"));
     }
 
     #[test]

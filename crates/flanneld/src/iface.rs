@@ -43,8 +43,9 @@ enum Selector<'a> {
 }
 
 /// main.go's selection order: the default-route interface when nothing is
-/// given; else `--iface-can-reach`; else each `--iface` in order, then each
-/// `--iface-regex`, first match wins.
+/// given; else each `--iface` in order, then each `--iface-regex`, then
+/// `--iface-can-reach`; the first match wins, and a miss is logged and the
+/// next candidate tried.
 pub fn lookup(h: &Handle, w: &Wanted) -> Result<ExtIface> {
     if w.ifaces.is_empty() && w.regexes.is_empty() && w.can_reach.is_empty() {
         if let Some(ip) = w.public_ip {
@@ -56,14 +57,6 @@ pub fn lookup(h: &Handle, w: &Wanted) -> Result<ExtIface> {
         return lookup_one(h, w, Selector::Default)
             .context("Failed to find any valid interface to use");
     }
-    if !w.can_reach.is_empty() {
-        let ip: IpAddr = w
-            .can_reach
-            .parse()
-            .map_err(|_| anyhow!("invalid --iface-can-reach {:?}: not an IP", w.can_reach))?;
-        return lookup_one(h, w, Selector::CanReach(ip))
-            .context("Failed to find interface to use that can reach the given IP");
-    }
     for name in &w.ifaces {
         match lookup_one(h, w, Selector::NameOrIp(name)) {
             Ok(found) => return Ok(found),
@@ -74,6 +67,22 @@ pub fn lookup(h: &Handle, w: &Wanted) -> Result<ExtIface> {
         match lookup_one(h, w, Selector::Regex(re)) {
             Ok(found) => return Ok(found),
             Err(e) => info!("Could not find valid interface matching {re}: {e:#}"),
+        }
+    }
+    if !w.can_reach.is_empty() {
+        let found = match w.can_reach.parse::<IpAddr>() {
+            Ok(ip) => lookup_one(h, w, Selector::CanReach(ip)),
+            Err(_) => Err(anyhow!(
+                "invalid --iface-can-reach {:?}: not an IP",
+                w.can_reach
+            )),
+        };
+        match found {
+            Ok(found) => return Ok(found),
+            Err(e) => info!(
+                "Could not find valid interface matching ifaceCanReach: {}: {e:#}",
+                w.can_reach
+            ),
         }
     }
     Err(anyhow!(

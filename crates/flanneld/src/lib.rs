@@ -10,6 +10,7 @@ pub mod flags;
 pub mod healthz;
 pub mod iface;
 pub mod lease;
+pub mod logging;
 pub mod registry;
 pub mod subnet_file;
 pub mod traffic;

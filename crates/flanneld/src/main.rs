@@ -6,35 +6,10 @@
 //! in place) and when our lease is deleted (like Go, so a supervisor
 //! restarts us), 1 on fatal errors.
 
-use weft_flanneld::{daemon, flags};
+use weft_flanneld::{daemon, flags, logging};
 
 use clap::Parser;
-use tracing::error;
-use tracing_subscriber::filter::{LevelFilter, Targets};
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
-
-fn init_logging(v: u32) {
-    let level = match v {
-        0 => LevelFilter::INFO,
-        1..=3 => LevelFilter::DEBUG,
-        _ => LevelFilter::TRACE,
-    };
-    // Our own events at the chosen level; libraries (tonic, h2) only warn.
-    // The modules live in the weft_flanneld library, so that is their target.
-    let filter = Targets::new()
-        .with_target("weft_flanneld", level)
-        .with_target("flanneld", level)
-        .with_default(LevelFilter::WARN);
-    let fmt = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_target(false);
-    let _ = tracing_subscriber::registry()
-        .with(fmt)
-        .with(filter)
-        .try_init();
-}
+use tracing::{error, info};
 
 fn main() {
     let args = flags::normalize_args(std::env::args());
@@ -45,7 +20,9 @@ fn main() {
         println!("{}", weft_build_info::version_line("flanneld"));
         std::process::exit(0);
     }
-    init_logging(opts.v);
+    for note in logging::init(&opts) {
+        info!("{note}");
+    }
     if !(1..24 * 60).contains(&opts.subnet_lease_renew_margin) {
         error!("Invalid subnet-lease-renew-margin option, out of acceptable range");
         std::process::exit(1);

@@ -241,6 +241,29 @@ pub fn nft_script(f: Family, n: Option<FamilyNets>, spec: &Spec) -> String {
     s
 }
 
+/// On a node without iptables (the binaries, not the kernel: nftables-only
+/// distributions), why iptables mode cannot work, when nft is there to
+/// take over; None when iptables is usable or nft is missing too (then
+/// iptables mode goes on and its errors name the missing binary).
+pub fn iptables_missing(tools: &Tools, v6: bool) -> Option<String> {
+    let mut needed = vec![&tools.iptables, &tools.iptables_restore];
+    if v6 {
+        needed.extend([&tools.ip6tables, &tools.ip6tables_restore]);
+    }
+    let missing: Vec<String> = needed
+        .into_iter()
+        .filter(|t| t.resolve().is_err())
+        .map(|t| t.name.clone())
+        .collect();
+    if missing.is_empty() || tools.nft.resolve().is_err() {
+        return None;
+    }
+    Some(format!(
+        "no iptables on this node ({} not found)",
+        missing.join(", ")
+    ))
+}
+
 /// Set up (or check and repair) everything. Returns true if anything had
 /// to be (re)written.
 pub fn ensure(tools: &Tools, spec: &Spec) -> Result<bool> {
@@ -411,6 +434,28 @@ mod tests {
         assert!(lines[1].starts_with("-D POSTROUTING"));
         assert!(lines[2].starts_with("-A POSTROUTING"));
         assert_eq!(lines.len(), 9);
+    }
+
+    #[test]
+    fn nftables_when_iptables_is_missing() {
+        let mut t = Tools::from_env();
+        t.nft.name = "/bin/sh".into();
+        t.iptables.name = "/bin/sh".into();
+        t.iptables_restore.name = "/bin/sh".into();
+        t.ip6tables.name = "/nonexistent/ip6tables".into();
+        t.ip6tables_restore.name = "/bin/sh".into();
+        assert_eq!(iptables_missing(&t, false), None);
+        assert_eq!(
+            iptables_missing(&t, true).as_deref(),
+            Some("no iptables on this node (/nonexistent/ip6tables not found)")
+        );
+        t.iptables.name = "/nonexistent/iptables".into();
+        assert!(iptables_missing(&t, false)
+            .unwrap()
+            .contains("/nonexistent/iptables not found"));
+        // Neither: stay with iptables (its errors name what is missing).
+        t.nft.name = "/nonexistent/nft".into();
+        assert_eq!(iptables_missing(&t, false), None);
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub struct DevConfig {
     /// Our own lease subnet of this family.
     pub own: IpNetwork,
     pub direct_routing: bool,
+    /// `Backend.DisableTxChecksumOffload`: tx-checksum-ip-generic off.
+    pub tx_checksum_off: bool,
 }
 
 impl DevConfig {
@@ -147,6 +149,7 @@ pub fn ensure_device(h: &Handle, cfg: &DevConfig, mac: [u8; 6]) -> Result<Link> 
             None => {
                 info!("VXLAN device {} already exists, reusing it", cfg.name);
                 disable_ra(&cfg.name);
+                tx_checksum(cfg, existing.index)?;
                 return Ok(existing);
             }
             Some(why) => {
@@ -182,7 +185,27 @@ pub fn ensure_device(h: &Handle, cfg: &DevConfig, mac: [u8; 6]) -> Result<Link> 
         cfg.mtu
     );
     disable_ra(&cfg.name);
+    tx_checksum(cfg, link.index)?;
     Ok(link)
+}
+
+/// `Backend.DisableTxChecksumOffload`: through the kernel's ethtool netlink
+/// interface (`ethtool -K DEV tx-checksum-ip-generic off`), on every device
+/// we create or adopt, so a recreated device gets it again.
+fn tx_checksum(cfg: &DevConfig, index: u32) -> Result<()> {
+    if !cfg.tx_checksum_off {
+        return Ok(());
+    }
+    let mut et = weft_netlink::Ethtool::new()
+        .with_context(|| format!("failed to turn tx checksum offload off on {}", cfg.name))?;
+    et.set_features(index, &[(weft_netlink::TX_CHECKSUM_IP_GENERIC, false)])
+        .with_context(|| format!("failed to turn tx checksum offload off on {}", cfg.name))?;
+    info!(
+        "{}: tx checksum offload off ({} off, DisableTxChecksumOffload)",
+        cfg.name,
+        weft_netlink::TX_CHECKSUM_IP_GENERIC
+    );
+    Ok(())
 }
 
 fn disable_ra(name: &str) {
