@@ -16,7 +16,9 @@
 #                     /etc/systemd/system/weft-flanneld.service (from
 #                     conf/flanneld.service), its environment file
 #                     /etc/default/weft-flanneld and
-#                     /etc/kube-flannel/net-conf.json
+#                     /etc/kube-flannel/net-conf.json (flanneld reads the
+#                     network config from etcd, <etcd-prefix>/config, as Go
+#                     flanneld does: the file is what to put there)
 #
 # Options:
 #   --from DIR        built binaries (default: $WEFT_BIN, else
@@ -185,10 +187,11 @@ if [[ $WITH_FLANNELD == 1 ]]; then
 	EOF
 	plan "$TMP/weft-flanneld" "$ENV_FILE" 0644
 
-	# The unit the .deb ships, with this script's paths; --net-config-path
-	# because the net-conf.json above is what it installs.
+	# The unit the .deb ships, with this script's paths. No --net-config-path:
+	# in etcd mode flanneld reads <etcd-prefix>/config (and ignores the flag,
+	# like Go); the net-conf.json above is what to put there.
 	[[ -f $REPO/conf/flanneld.service ]] || die "no conf/flanneld.service"
-	sed -e "s#^ExecStart=/usr/sbin/flanneld#ExecStart=$FLANNELD_BIN --net-config-path=$NET_CONF#" \
+	sed -e "s#^ExecStart=/usr/sbin/flanneld#ExecStart=$FLANNELD_BIN#" \
 		-e "s#=-/etc/default/flanneld\$#=-$ENV_FILE#" \
 		-e "s#/etc/default/flanneld, then: systemctl enable --now flanneld#$ENV_FILE, then: systemctl enable --now ${UNIT##*/}#" \
 		"$REPO/conf/flanneld.service" >"$TMP/weft-flanneld.service"
@@ -273,6 +276,7 @@ if [[ -n $CONF_SRC ]]; then
 fi
 
 if [[ $WITH_FLANNELD == 1 ]]; then
-	echo "next: edit $DEST$ENV_FILE (etcd endpoints), put the network config in etcd or keep $NET_CONF,"
+	echo "next: edit $DEST$ENV_FILE (etcd endpoints), put the network config in etcd:"
+	echo "      etcdctl put /coreos.com/network/config \"\$(cat $NET_CONF)\""
 	echo "      then: systemctl daemon-reload && systemctl enable --now weft-flanneld"
 fi

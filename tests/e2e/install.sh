@@ -127,8 +127,10 @@ opt/cni/bin/portmap 755
 usr/local/bin/flanneld 755" "$(tree_of "$root")" "installed tree"
 	[[ $OUT != *missing* ]] || fail "nothing should be missing: $OUT"
 	assert_jq '.Network == "10.50.0.0/16" and .Backend.Type == "host-gw"' "$(cat "$root/etc/kube-flannel/net-conf.json")"
-	grep -qx 'ExecStart=/usr/local/bin/flanneld --net-config-path=/etc/kube-flannel/net-conf.json $FLANNELD_ARGS' \
+	# No --net-config-path: in etcd mode flanneld reads <prefix>/config (Go does too).
+	grep -qx 'ExecStart=/usr/local/bin/flanneld $FLANNELD_ARGS' \
 		"$root/etc/systemd/system/weft-flanneld.service" || fail "unit ExecStart"
+	assert_match 'etcdctl put /coreos.com/network/config "\$\(cat /etc/kube-flannel/net-conf.json\)"' "$OUT" "how to put the config in etcd"
 	grep -qx 'Type=notify' "$root/etc/systemd/system/weft-flanneld.service" || fail "unit Type"
 	grep -qx 'EnvironmentFile=-/etc/default/weft-flanneld' "$root/etc/systemd/system/weft-flanneld.service" ||
 		fail "unit EnvironmentFile"
@@ -236,7 +238,8 @@ test_kube_flannel_manifest() {
 		assert hostpaths["run"] == "/run/flannel", hostpaths
 		flanneld = spec["containers"][0]
 		assert flanneld["command"][0].endswith("/flanneld"), flanneld["command"]
-		assert "--net-config-path=/etc/kube-flannel/net-conf.json" in flanneld["args"]
+		# etcd mode: the network config is <prefix>/config; --net-config-path would be ignored.
+		assert not any(a.startswith("--net-config-path") for a in flanneld["args"]), flanneld["args"]
 		print(json.dumps({
 		    "cni": json.loads(cm["data"]["cni-conf.json"]),
 		    "plugin_script": inits["install-cni-plugin"]["command"][-1],
