@@ -212,8 +212,6 @@ test_err_vlan_trunk_out_of_range() {
 	assert_error 7 'minID is greater than maxID in trunk parameter'
 	cni_add "$(bridge_conf 1.0.0 '.vlanTrunk = [{minID: 10}]')" c1 eth0 "$pod"
 	assert_error 7 'minID and maxID should be configured simultaneously, maxID is missing'
-	cni_add "$(bridge_conf 1.0.0 '.vlan = 10 | .vlanTrunk = [{id: 20}]')" c1 eth0 "$pod"
-	assert_error 7 'cannot set vlan and vlanTrunk at the same time'
 	assert_unchanged "$before"
 }
 

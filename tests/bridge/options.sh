@@ -73,6 +73,43 @@ test_vlan() {
 	ping_ok "$NODE" 10.88.7.2
 }
 
+# Go v1.8.0+: vlan with vlanTrunk is the native VLAN of a trunk port, and a trunk-only port keeps
+# untagged VLAN 1. weft refused the pair (code 7) in ADD and in DEL, so a pod that Go v1.8 made
+# could not be deleted. Without bridge VLAN filtering in the kernel, ADD fails in the kernel (not
+# on the config) and DEL still works; the netlink requests are unit-tested (crates/bridge add.rs).
+test_vlan_native_on_trunk_port() {
+	weft_only "vlanTrunk exists from Go v1.3.0 and vlan with it from v1.8.0; Debian's v1.1.1 has neither"
+	local p1 p2 conf before vlans veth
+	new_pod p1
+	new_pod p2
+	conf=$(bridge_conf 1.0.0 '.vlan = 100 | .vlanTrunk = [{id: 200}, {minID: 300, maxID: 301}] | .isGateway = false')
+	if ! _vlan_supported; then
+		before=$(snapshot)
+		cni_add "$conf" c1 eth0 "$p1"
+		[[ $RC != 0 ]] || fail "ADD with VLANs succeeded on a kernel without bridge VLAN filtering"
+		[[ $(jq -r .msg <<<"$OUT") != *"cannot set vlan and vlanTrunk"* ]] || fail "the pair is refused: $OUT"
+		assert_unchanged "$before" "node state after the failed ADD"
+		must_del "$conf" c1 eth0 "$p1"
+		must_del "$(jq -c '.vlan = 0' <<<"$conf")" c2 eth0 "$p2"
+		return 0
+	fi
+	must_add "$conf" c1 eth0 "$p1"
+	veth=$(host_veth)
+	vlans=$(in_node bridge -j vlan show dev "$veth")
+	log "$vlans"
+	assert_jq '[.[0].vlans[] | select(.vlan == 100) | .flags[]] | (index("PVID") != null and index("Egress Untagged") != null)' "$vlans"
+	assert_jq '[.[0].vlans[] | select(.vlan == 200 or .vlan == 300 or .vlan == 301) | .flags // []] | length == 3 and all(length == 0)' "$vlans"
+	assert_jq '[.[0].vlans[] | select(.vlan == 1)] | length == 0' "$vlans"
+	# Trunk only: VLAN 1 stays the untagged native VLAN.
+	must_add "$(jq -c 'del(.vlan)' <<<"$conf")" c2 eth0 "$p2"
+	vlans=$(in_node bridge -j vlan show dev "$(host_veth)")
+	log "$vlans"
+	assert_jq '[.[0].vlans[] | select(.vlan == 1) | .flags[]] | (index("PVID") != null and index("Egress Untagged") != null)' "$vlans"
+	assert_jq '[.[0].vlans[] | select(.vlan == 200)] | length == 1' "$vlans"
+	must_del "$conf" c1 eth0 "$p1"
+	must_del "$(jq -c 'del(.vlan)' <<<"$conf")" c2 eth0 "$p2"
+}
+
 test_force_address() {
 	local p1 p2 p3 conf8
 	new_pod p1

@@ -343,30 +343,85 @@ fn plug_port(
     })?;
     host.bridge_port_set(port.index, hairpin, isolated)
         .map_err(nl(format!("failed to setup hairpin mode for {name}")))?;
-    if conf.vlan_filtering() && !conf.preserve_default_vlan {
-        for vid in host
-            .bridge_vlans(port.index)
+    let existing = if conf.vlan_filtering() && !conf.preserve_default_vlan {
+        host.bridge_vlans(port.index)
             .map_err(nl(format!("failed to list vlans on interface {name:?}")))?
-        {
-            host.bridge_vlan_del(port.index, vid.vid)
-                .map_err(nl(format!(
-                    "failed to remove default vlan on interface {name:?}"
-                )))?;
+    } else {
+        Vec::new()
+    };
+    for op in port_vlan_plan(
+        conf.vlan,
+        &conf.vlan_trunk,
+        conf.preserve_default_vlan,
+        &existing,
+    ) {
+        match op {
+            VlanOp::Del(vid) => host.bridge_vlan_del(port.index, vid).map_err(nl(format!(
+                "failed to remove default vlan on interface {name:?}"
+            )))?,
+            VlanOp::Add {
+                vid,
+                pvid,
+                untagged,
+            } => {
+                let what = if vid == 1 && conf.vlan == 0 {
+                    "failed to setup default native vlan tag on interface"
+                } else {
+                    "failed to setup vlan tag on interface"
+                };
+                host.bridge_vlan_add(port.index, vid, pvid, untagged)
+                    .map_err(nl(format!("{what} {name:?}")))?
+            }
         }
     }
-    if conf.vlan != 0 {
-        host.bridge_vlan_add(port.index, conf.vlan, true, true)
-            .map_err(nl(format!(
-                "failed to setup vlan tag on interface {name:?}"
-            )))?;
-    }
-    for &vid in &conf.vlan_trunk {
-        host.bridge_vlan_add(port.index, vid, false, false)
-            .map_err(nl(format!(
-                "failed to setup vlan tag on interface {name:?}"
-            )))?;
-    }
     Ok(())
+}
+
+/// One bridge VLAN request on a port (`bridge vlan del|add dev PORT vid N [pvid untagged] master`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum VlanOp {
+    Del(u16),
+    Add {
+        vid: u16,
+        pvid: bool,
+        untagged: bool,
+    },
+}
+
+/// The VLAN requests for a new port, in Go v1.8's order (`setupVeth`): unless
+/// `preserveDefaultVlan`, the port's existing VLANs (the bridge's default VLAN 1) go; `vlan`
+/// becomes the PVID, egress untagged; each `vlanTrunk` VLAN is added tagged; a trunk without
+/// `vlan` keeps VLAN 1 as its untagged native VLAN (Go v1.8.0+).
+pub(crate) fn port_vlan_plan(
+    vlan: u16,
+    trunk: &[u16],
+    preserve_default_vlan: bool,
+    existing: &[weft_netlink::BridgeVlan],
+) -> Vec<VlanOp> {
+    let mut ops = Vec::new();
+    if (vlan != 0 || !trunk.is_empty()) && !preserve_default_vlan {
+        ops.extend(existing.iter().map(|v| VlanOp::Del(v.vid)));
+    }
+    if vlan != 0 {
+        ops.push(VlanOp::Add {
+            vid: vlan,
+            pvid: true,
+            untagged: true,
+        });
+    }
+    ops.extend(trunk.iter().map(|&vid| VlanOp::Add {
+        vid,
+        pvid: false,
+        untagged: false,
+    }));
+    if vlan == 0 && !trunk.is_empty() {
+        ops.push(VlanOp::Add {
+            vid: 1,
+            pvid: true,
+            untagged: true,
+        });
+    }
+    ops
 }
 
 /// Gateways per family (address with the pod's prefix) and the default routes, as Go's
@@ -699,5 +754,70 @@ fn wait_port_up(host: &Handle, index: u32, name: &str) -> Result<Link> {
         }
         sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(100));
+    }
+}
+
+#[cfg(test)]
+mod vlan_tests {
+    use super::{port_vlan_plan, VlanOp};
+    use weft_netlink::BridgeVlan;
+
+    const DEFAULT: &[BridgeVlan] = &[BridgeVlan {
+        vid: 1,
+        pvid: true,
+        untagged: true,
+    }];
+
+    fn add(vid: u16, native: bool) -> VlanOp {
+        VlanOp::Add {
+            vid,
+            pvid: native,
+            untagged: native,
+        }
+    }
+
+    #[test]
+    fn access_port() {
+        assert_eq!(
+            port_vlan_plan(100, &[], false, DEFAULT),
+            vec![VlanOp::Del(1), add(100, true)]
+        );
+        assert_eq!(
+            port_vlan_plan(100, &[], true, DEFAULT),
+            vec![add(100, true)]
+        );
+        assert_eq!(port_vlan_plan(0, &[], false, DEFAULT), vec![]);
+    }
+
+    /// Go v1.8.0: a trunk-only port keeps VLAN 1 as its untagged native VLAN.
+    #[test]
+    fn trunk_only_keeps_untagged_vlan_1() {
+        assert_eq!(
+            port_vlan_plan(0, &[101, 102], false, DEFAULT),
+            vec![
+                VlanOp::Del(1),
+                add(101, false),
+                add(102, false),
+                add(1, true)
+            ]
+        );
+        assert_eq!(
+            port_vlan_plan(0, &[101], true, DEFAULT),
+            vec![add(101, false), add(1, true)]
+        );
+    }
+
+    /// Go v1.8.0: `vlan` with `vlanTrunk` is the trunk port's native VLAN.
+    #[test]
+    fn native_vlan_of_a_trunk_port() {
+        assert_eq!(
+            port_vlan_plan(5, &[101, 200], false, DEFAULT),
+            vec![
+                VlanOp::Del(1),
+                add(5, true),
+                add(101, false),
+                add(200, false)
+            ]
+        );
     }
 }

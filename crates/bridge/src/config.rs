@@ -205,11 +205,7 @@ pub fn load(stdin: &[u8], cni_args: &str) -> Result<BridgeConf> {
         Some(items) => collect_vlan_trunk(&items)?,
         None => Vec::new(),
     };
-    if vlan > 0 && !vlan_trunk.is_empty() {
-        return Err(CniError::InvalidConfig(
-            "cannot set vlan and vlanTrunk at the same time".into(),
-        ));
-    }
+    // Since Go v1.8.0, `vlan` with `vlanTrunk` is the native (untagged) VLAN of a trunk port.
 
     let ipam_type = match f.object("ipam")? {
         Some(ipam) => Fields::new(ipam, "ipam")
@@ -460,10 +456,11 @@ mod tests {
             err(r#"{"name":"n","vlanTrunk":[{"maxID":3}]}"#),
             "minID and maxID should be configured simultaneously, minID is missing"
         );
-        assert_eq!(
-            err(r#"{"name":"n","vlan":5,"vlanTrunk":[{"id":3}]}"#),
-            "cannot set vlan and vlanTrunk at the same time"
-        );
+        // Go v1.8.0+: vlan is the trunk port's native VLAN.
+        let c = load_str(r#"{"name":"n","vlan":5,"vlanTrunk":[{"id":3},{"minID":7,"maxID":8}]}"#)
+            .unwrap();
+        assert_eq!((c.vlan, c.vlan_trunk.clone()), (5, vec![3, 7, 8]));
+        assert!(c.vlan_filtering());
     }
 
     #[test]

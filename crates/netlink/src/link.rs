@@ -733,6 +733,30 @@ mod tests {
         assert_eq!(emit(&msg), want);
     }
 
+    /// The trunk VLANs (tagged: no flags), the trunk port's native VLAN 1
+    /// (PVID | untagged, Go v1.8.0+) and the removal of a VLAN (flags 0),
+    /// as `bridge_vlan_add` / `bridge_vlan_del` send them.
+    #[test]
+    fn trunk_vlan_wire_format() {
+        let req = |vid: u16, flags: u16| {
+            let mut inner = attr(0, &1u16.to_ne_bytes());
+            let mut info = flags.to_ne_bytes().to_vec();
+            info.extend_from_slice(&vid.to_ne_bytes());
+            inner.extend(attr(2, &info));
+            let mut want = bridge_ifinfo();
+            want.extend(attr(26, &inner));
+            want
+        };
+        let tagged = Handle::vlan_message(7, 200, BridgeVlanInfoFlags::empty());
+        assert_eq!(emit(&tagged), req(200, 0));
+        let native = Handle::vlan_message(
+            7,
+            1,
+            BridgeVlanInfoFlags::Pvid | BridgeVlanInfoFlags::Untagged,
+        );
+        assert_eq!(emit(&native), req(1, 2 | 4));
+    }
+
     #[test]
     fn bridge_port_wire_format() {
         let msg = bridge_port_message(7, true, false);
