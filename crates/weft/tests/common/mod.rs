@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use serde_json::Value;
 
 /// Our binary, built by cargo for this test run.
-pub const WEFT: &str = env!("CARGO_BIN_EXE_host-local");
+pub const WEFT: &str = env!("CARGO_BIN_EXE_weft");
 /// The Go reference plugin (Debian's containernetworking-plugins).
 pub const GO: &str = "/usr/lib/cni/host-local";
 
@@ -74,6 +74,7 @@ impl Out {
 
 /// The command for one plugin invocation, not started.
 pub fn command(bin: &str, verb: &str, cid: &str, ifname: &str, args: &str) -> Command {
+    ensure_weft();
     let mut cmd = Command::new(bin);
     cmd.env_clear()
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
