@@ -42,7 +42,7 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 scripts/install-deps.sh
 say "building weft (release)"
-cargo build --release --quiet -p weft-flanneld -p weft-flannel -p weft-bridge -p weft-host-local
+scripts/build --quiet  # weft and its plugin links, flanneld
 BIN=$PWD/target/x86_64-unknown-linux-gnu/release
 
 P=wdemo

@@ -6,6 +6,7 @@ pkgs=(iproute2 iptables nftables ethtool iputils-ping jq conntrack procps kmod u
       binutils xz-utils  # scripts/package: ar, tar --xz
       containernetworking-plugins openssl ca-certificates shfmt etcd-server etcd-client iperf3
       # runtimes for the end-to-end tests (tests/e2e)
+      strace  # tests/scripts/multicall.sh: counts execve
       containerd runc podman golang-go golang-github-appc-cni-dev busybox-static python3-grpcio python3-yaml)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs weft on a node: the CNI plugins (bridge host-local portmap flannel
-# loopback, whichever are built) into the CNI plugin directory, a conflist
+# Installs weft on a node: the CNI plugins (the multicall binary weft, and
+# bridge host-local portmap flannel loopback as symlinks to it) into the CNI
+# plugin directory, a conflist
 # from conf/ into the CNI config directory, and flanneld with a systemd unit
 # and a net-conf.json: each only when asked for.  Without one of --plugins,
 # --conf or --with-flanneld it prints this text and changes nothing.
@@ -8,7 +9,8 @@
 #   scripts/install.sh --plugins [--conf NAME] [--with-flanneld] [options]
 #
 # What to install (any combination, at least one):
-#   --plugins         the CNI plugins into the plugin directory
+#   --plugins         the CNI plugins (weft, and a symlink to it per plugin)
+#                     into the plugin directory
 #   --conf NAME       conf/NAME into the config directory (NAME may omit the
 #                     .conf/.conflist extension); e.g. 10-weft-bridge.conflist
 #                     or kube-flannel.conflist
@@ -35,9 +37,9 @@
 #   --dry-run         print what would be done, change nothing
 #   -h, --help        this text
 #
-# Prints one line per file: "installed", "unchanged" (identical file already
-# there), "replaced" (--force) or "conflict" (a different file is there),
-# and (with --plugins) one "missing" line per plugin that is not built.
+# Prints one line per file or link: "installed", "unchanged" (identical file,
+# or the same link, already there), "replaced" (--force) or "conflict" (a
+# different file is there, e.g. a Go plugin).
 # Without --force a conflict changes nothing at all and exits 1.  Files are
 # written to a temporary name and renamed into place, so a runtime never
 # executes a half-written plugin.
@@ -105,7 +107,7 @@ done
 # Nothing asked for: say how to ask, touch nothing.
 [[ $WITH_PLUGINS == 1 || -n $CONF || $WITH_FLANNELD == 1 ]] || usage 2
 [[ $WITH_PLUGINS == 0 && $WITH_FLANNELD == 0 ]] || [[ -d $FROM ]] ||
-	die "no build directory $FROM (cargo build --release first, or --from DIR)"
+	die "no build directory $FROM (scripts/build first, or --from DIR)"
 for d in "$BIN_DIR" "$CONF_DIR"; do
 	[[ $d == /* ]] || die "$d: directories must be absolute"
 done
@@ -119,21 +121,19 @@ trap 'rm -rf "$TMP"' EXIT
 
 # The plan: parallel arrays of source file, destination path (without
 # DESTDIR), mode.
+# A MODE of "link" makes DST a symlink to SRC (a name in the same directory).
 SRC=() DST=() MODE=()
 plan() { SRC+=("$1"); DST+=("$2"); MODE+=("$3"); }
 
 # ---------------------------------------------------------------- plugins
-MISSING=()
+# One file, weft, and each plugin name a relative symlink to it: weft acts
+# as the plugin it is run as, and runs a delegate that is itself in-process.
 if [[ $WITH_PLUGINS == 1 ]]; then
+	[[ -f $FROM/weft && -x $FROM/weft ]] || die "no plugin binary (weft) in $FROM (scripts/build)"
+	plan "$FROM/weft" "$BIN_DIR/weft" 0755
 	for p in "${PLUGINS[@]}"; do
-		if [[ -f $FROM/$p && -x $FROM/$p ]]; then
-			plan "$FROM/$p" "$BIN_DIR/$p" 0755
-		else
-			MISSING+=("$p")
-		fi
+		plan weft "$BIN_DIR/$p" link
 	done
-	[[ ${#MISSING[@]} -lt ${#PLUGINS[@]} ]] ||
-		die "no plugin binary in $FROM (cargo build --release -p weft-bridge -p weft-host-local ...)"
 fi
 
 # --------------------------------------------------------------- conflist
@@ -160,7 +160,7 @@ fi
 
 # --------------------------------------------------------------- flanneld
 if [[ $WITH_FLANNELD == 1 ]]; then
-	[[ -x $FROM/flanneld ]] || die "--with-flanneld: $FROM/flanneld is not built (cargo build --release -p weft-flanneld)"
+	[[ -x $FROM/flanneld ]] || die "--with-flanneld: $FROM/flanneld is not built (scripts/build)"
 	plan "$FROM/flanneld" "$FLANNELD_BIN" 0755
 
 	if [[ $BACKEND == vxlan ]]; then backend='{ "Type": "vxlan" }'; else backend='{ "Type": "host-gw" }'; fi
@@ -204,7 +204,17 @@ CONFLICTS=0
 for i in "${!SRC[@]}"; do
 	target=$DEST${DST[i]}
 	if [[ -e $target || -L $target ]]; then
-		if [[ -f $target && ! -L $target ]] && cmp -s "${SRC[i]}" "$target"; then
+		if [[ ${MODE[i]} == link ]]; then
+			if [[ -L $target && $(readlink "$target") == "${SRC[i]}" ]]; then
+				ACTION+=(unchanged)
+			elif [[ $FORCE == 1 ]]; then
+				[[ -d $target && ! -L $target ]] && die "$target is a directory"
+				ACTION+=(replaced)
+			else
+				ACTION+=(conflict)
+				CONFLICTS=$((CONFLICTS + 1))
+			fi
+		elif [[ -f $target && ! -L $target ]] && cmp -s "${SRC[i]}" "$target"; then
 			ACTION+=(unchanged)
 		elif [[ $FORCE == 1 ]]; then
 			[[ -d $target ]] && die "$target is a directory"
@@ -234,6 +244,13 @@ install_one() {
 	dir=$(dirname "$target")
 	mkdir -p "$dir"
 	tmp=$(mktemp "$dir/.${target##*/}.weft-install.XXXXXX")
+	if [[ $mode == link ]]; then
+		if ! ln -sfn "$src" "$tmp" || ! mv -Tf "$tmp" "$target"; then
+			rm -f "$tmp"
+			return 1
+		fi
+		return 0
+	fi
 	if ! cp "$src" "$tmp" || ! chmod "$mode" "$tmp" || ! mv -f "$tmp" "$target"; then
 		rm -f "$tmp"
 		return 1
@@ -251,14 +268,6 @@ for i in "${!SRC[@]}"; do
 		}
 	fi
 	printf '%s%-9s %s\n' "$prefix" "${ACTION[i]}" "$target"
-done
-for p in ${MISSING[@]+"${MISSING[@]}"}; do
-	if [[ -x $DEST$BIN_DIR/$p ]]; then
-		printf '%s%-9s %s (not built: cargo build --release -p weft-%s; the %s already there is kept)\n' \
-			"$prefix" missing "$p" "$p" "$DEST$BIN_DIR/$p"
-	else
-		printf '%s%-9s %s (not built: cargo build --release -p weft-%s)\n' "$prefix" missing "$p" "$p"
-	fi
 done
 
 # A conflist naming a plugin that is neither installed nor already there,

@@ -195,7 +195,7 @@ cni_call() {
 	local envv=() k
 	for k in "${!env[@]}"; do envv+=("$k=${env[$k]}"); done
 	CALL_N=$((CALL_N + 1))
-	[[ -x $MAIN_DIR/$type ]] || fail "plugin binary $MAIN_DIR/$type not found (weft: cargo build --release -p $type)"
+	[[ -x $MAIN_DIR/$type ]] || fail "plugin binary $MAIN_DIR/$type not found (weft: scripts/build)"
 	# BASHPID: calls may run in parallel subshells
 	local tag=$BASHPID.$CALL_N
 	OUTF=$T/out.$tag

@@ -98,10 +98,17 @@ e2e_env_up() {
 	_e2e_sweep_stale
 	# Copies of the plugin set under test ($PLUGIN_DIR: weft's build, or Go's
 	# with --plugins go), so a rebuild during the test cannot swap them.
+	# weft's as installed (weft plus a symlink per plugin, so delegation
+	# between them is in-process), Go's one file per plugin.
 	local b
-	for b in "${E2E_PLUGINS[@]}"; do
-		[[ -x $PLUGIN_DIR/$b ]] && cp "$PLUGIN_DIR/$b" "$CNI_BIN/$b"
-	done
+	if is_weft && [[ -x $PLUGIN_DIR/weft ]]; then
+		cp "$PLUGIN_DIR/weft" "$CNI_BIN/weft" && "$CNI_BIN/weft" link "$CNI_BIN" "${E2E_PLUGINS[@]}" ||
+			fail "cannot lay out weft in $CNI_BIN"
+	else
+		for b in "${E2E_PLUGINS[@]}"; do
+			[[ -x $PLUGIN_DIR/$b ]] && cp "$PLUGIN_DIR/$b" "$CNI_BIN/$b"
+		done
+	fi
 	# The hook runs before lib.sh's _cleanup (which deletes the netns and $T).
 	trap '_e2e_rc=$?; e2e_teardown; (exit $_e2e_rc); _cleanup' EXIT
 	_E2E_UP=1
@@ -181,7 +188,7 @@ need_plugins() {
 	done
 	[[ ${#missing[@]} == 0 ]] && return 0
 	is_weft || skip "no Go plugin ${missing[*]} in $PLUGIN_DIR"
-	fail "weft plugin(s) not built: ${missing[*]} (cargo build --release -p weft-${missing[0]}); not in $WEFT_BIN"
+	fail "weft plugin(s) not built: ${missing[*]} (scripts/build); not in $WEFT_BIN"
 }
 
 # on_teardown CMD...: run CMD (a string, eval'ed) at teardown, last first.
@@ -433,7 +440,10 @@ e2e_spy() {
 	local p
 	for p in "$@"; do
 		[[ -x $CNI_BIN/$p ]] || continue
-		mv "$CNI_BIN/$p" "$T/cni/real/$p"
+		# A link to weft keeps its name (the role) and points to weft by an
+		# absolute path, which moving a relative link would break.
+		ln -s "$(readlink -f "$CNI_BIN/$p")" "$T/cni/real/$p" && rm "$CNI_BIN/$p" ||
+			fail "cannot move $p aside"
 		cat >"$CNI_BIN/$p" <<-EOF
 			#!/bin/bash
 			# weft e2e spy for $p: record the call, then run the real plugin.

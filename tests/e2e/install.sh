@@ -25,26 +25,29 @@ run_install() {
 	log "install.sh $*: rc=$RC"$'\n'"$OUT"
 }
 
-# Every file under DIR, relative, with its mode.
-tree_of() { (cd "$1" && find . -type f -printf '%P %m\n' | sort); }
+# Every file under DIR, relative, with its mode; every symlink with its target.
+tree_of() { (cd "$1" && find . \( -type f -printf '%P %m\n' \) -o \( -type l -printf '%P -> %l\n' \) | sort); }
+
+PLUGIN_NAMES=(bridge host-local portmap loopback flannel)
 
 test_install_fresh_destdir() {
 	local from=$T/build root=$T/root
-	fake_build "$from" bridge host-local loopback
+	fake_build "$from" weft
 	run_install --plugins --from "$from" --destdir "$root" --conf 10-weft-bridge.conflist
 	assert_rc 0
 	assert_eq "etc/cni/net.d/10-weft-bridge.conflist 644
-opt/cni/bin/bridge 755
-opt/cni/bin/host-local 755
-opt/cni/bin/loopback 755" "$(tree_of "$root")" "installed tree"
-	for p in bridge host-local loopback; do
+opt/cni/bin/bridge -> weft
+opt/cni/bin/flannel -> weft
+opt/cni/bin/host-local -> weft
+opt/cni/bin/loopback -> weft
+opt/cni/bin/portmap -> weft
+opt/cni/bin/weft 755" "$(tree_of "$root")" "installed tree"
+	for p in weft "${PLUGIN_NAMES[@]}"; do
 		[[ $OUT == *"installed $root/opt/cni/bin/$p"* ]] || fail "no 'installed' line for $p"
-		cmp -s "$from/$p" "$root/opt/cni/bin/$p" || fail "$p differs from the build"
+		cmp -s "$from/weft" "$root/opt/cni/bin/$p" || fail "$p is not the build's weft"
 	done
 	cmp -s "$E2E_REPO/conf/10-weft-bridge.conflist" "$root/etc/cni/net.d/10-weft-bridge.conflist" ||
 		fail "conflist differs from conf/"
-	assert_match "missing +portmap \(not built: cargo build --release -p weft-portmap\)" "$OUT" "missing portmap"
-	assert_match "missing +flannel \(not built" "$OUT" "missing flannel"
 	[[ $OUT != *warning* ]] || fail "unexpected warning: $OUT"
 
 	# The same with DESTDIR from the environment and --prefix/--conf-dir.
@@ -71,47 +74,56 @@ opt/cni/bin/loopback 755" "$(tree_of "$root")" "installed tree"
 
 test_install_unchanged_conflict_force() {
 	local from=$T/build root=$T/root before
-	fake_build "$from" bridge host-local loopback
+	fake_build "$from" weft
 	run_install --plugins --from "$from" --destdir "$root"
 	assert_rc 0
-	before=$(cd "$root" && find . -type f -printf '%P %i %Y\n' | sort)
+	before=$(cd "$root" && find . -printf '%P %i %Y\n' | sort)
 
-	# Same again: every file "unchanged", none rewritten (same inode).
+	# Same again: weft and every link "unchanged", none rewritten (same inode).
 	run_install --plugins --from "$from" --destdir "$root"
 	assert_rc 0
-	assert_eq 3 "$(grep -c '^unchanged ' <<<"$OUT")" "unchanged lines"
-	assert_eq "$before" "$(cd "$root" && find . -type f -printf '%P %i %Y\n' | sort)" "files after a no-op install"
+	assert_eq 6 "$(grep -c '^unchanged ' <<<"$OUT")" "unchanged lines"
+	assert_eq "$before" "$(cd "$root" && find . -printf '%P %i %Y\n' | sort)" "files after a no-op install"
 
-	# A locally modified file and a rebuilt one: refused, nothing changes,
-	# not even the new plugin.
-	echo "# local edit" >>"$root/opt/cni/bin/bridge"
-	printf '#!/bin/sh\necho host-local v2\n' >"$from/host-local"
-	fake_build "$from" portmap
-	before=$(cd "$root" && find . -type f -printf '%P %i %s\n' | sort)
+	# A plugin that is another file (Go's, say), a link elsewhere and a
+	# rebuilt weft: refused, nothing changes, not even the removed link.
+	rm "$root/opt/cni/bin/bridge" "$root/opt/cni/bin/loopback" "$root/opt/cni/bin/portmap"
+	printf '#!/bin/sh\necho go bridge\n' >"$root/opt/cni/bin/bridge"
+	ln -s /usr/lib/cni/loopback "$root/opt/cni/bin/loopback"
+	printf '#!/bin/sh\necho weft v2\n' >"$from/weft"
+	before=$(cd "$root" && find . -printf '%P %i %s %l\n' | sort)
 	run_install --plugins --from "$from" --destdir "$root"
 	assert_rc 1
 	assert_match "conflict +$root/opt/cni/bin/bridge" "$OUT" "bridge conflict"
-	assert_match "conflict +$root/opt/cni/bin/host-local" "$OUT" "host-local conflict"
+	assert_match "conflict +$root/opt/cni/bin/loopback" "$OUT" "loopback conflict"
+	assert_match "conflict +$root/opt/cni/bin/weft" "$OUT" "weft conflict"
 	assert_match "nothing was changed" "$OUT"
-	assert_eq "$before" "$(cd "$root" && find . -type f -printf '%P %i %s\n' | sort)" "files after a refused install"
+	assert_eq "$before" "$(cd "$root" && find . -printf '%P %i %s %l\n' | sort)" "files after a refused install"
 	[[ -z $(find "$root" -name '.*weft-install*') ]] || fail "temp files left"
 
 	# --force: replaced, installed, unchanged.
 	run_install --plugins --from "$from" --destdir "$root" --force
 	assert_rc 0
+	assert_match "replaced +$root/opt/cni/bin/weft" "$OUT"
 	assert_match "replaced +$root/opt/cni/bin/bridge" "$OUT"
-	assert_match "replaced +$root/opt/cni/bin/host-local" "$OUT"
+	assert_match "replaced +$root/opt/cni/bin/loopback" "$OUT"
 	assert_match "installed +$root/opt/cni/bin/portmap" "$OUT"
-	assert_match "unchanged +$root/opt/cni/bin/loopback" "$OUT"
-	for p in bridge host-local portmap loopback; do
-		cmp -s "$from/$p" "$root/opt/cni/bin/$p" || fail "$p is not the build's after --force"
+	assert_match "unchanged +$root/opt/cni/bin/host-local" "$OUT"
+	for p in weft "${PLUGIN_NAMES[@]}"; do
+		cmp -s "$from/weft" "$root/opt/cni/bin/$p" || fail "$p is not the build's weft after --force"
 	done
+	assert_eq "opt/cni/bin/bridge -> weft
+opt/cni/bin/flannel -> weft
+opt/cni/bin/host-local -> weft
+opt/cni/bin/loopback -> weft
+opt/cni/bin/portmap -> weft
+opt/cni/bin/weft 755" "$(tree_of "$root")" "tree after --force"
 	[[ -z $(find "$root" -name '.*weft-install*') ]] || fail "temp files left"
 }
 
 test_install_with_flanneld() {
 	local from=$T/build root=$T/root
-	fake_build "$from" bridge host-local portmap flannel loopback flanneld
+	fake_build "$from" weft flanneld
 	run_install --plugins --from "$from" --destdir "$root" --with-flanneld --network 10.50.0.0/16 --backend host-gw \
 		--conf 10-weft-bridge.conflist
 	assert_rc 0
@@ -119,11 +131,12 @@ test_install_with_flanneld() {
 etc/default/weft-flanneld 644
 etc/kube-flannel/net-conf.json 644
 etc/systemd/system/weft-flanneld.service 644
-opt/cni/bin/bridge 755
-opt/cni/bin/flannel 755
-opt/cni/bin/host-local 755
-opt/cni/bin/loopback 755
-opt/cni/bin/portmap 755
+opt/cni/bin/bridge -> weft
+opt/cni/bin/flannel -> weft
+opt/cni/bin/host-local -> weft
+opt/cni/bin/loopback -> weft
+opt/cni/bin/portmap -> weft
+opt/cni/bin/weft 755
 usr/local/bin/flanneld 755" "$(tree_of "$root")" "installed tree"
 	[[ $OUT != *missing* ]] || fail "nothing should be missing: $OUT"
 	assert_jq '.Network == "10.50.0.0/16" and .Backend.Type == "host-gw"' "$(cat "$root/etc/kube-flannel/net-conf.json")"
@@ -148,7 +161,7 @@ usr/local/bin/flanneld 755" "$(tree_of "$root")" "installed tree"
 
 test_install_bad_usage() {
 	local from=$T/build root=$T/root
-	fake_build "$from" bridge host-local
+	fake_build "$from" weft
 	run_install --from "$from" --destdir "$root" --conf no-such-conf
 	assert_rc 2
 	assert_match "no conf/no-such-conf" "$OUT"
@@ -190,18 +203,17 @@ test_install_release_build() {
 	local root=$T/root p n=0
 	run_install --plugins --from "$WEFT_BIN" --destdir "$root" --conf 10-weft-bridge.conflist
 	assert_rc 0
-	for p in "${E2E_PLUGINS[@]}"; do
-		if [[ -x $WEFT_BIN/$p ]]; then
-			n=$((n + 1))
-			cmp -s "$WEFT_BIN/$p" "$root/opt/cni/bin/$p" || fail "$p not installed"
-			OUT=$(env -i CNI_COMMAND=VERSION "$root/opt/cni/bin/$p" <<<'{"cniVersion":"1.0.0"}') ||
-				fail "installed $p does not run: $OUT"
-			assert_jq '.supportedVersions | index("1.0.0") != null'
-		else
-			[[ ! -e $root/opt/cni/bin/$p ]] || fail "$p installed although not built"
-		fi
+	for p in "${PLUGIN_NAMES[@]}"; do
+		n=$((n + 1))
+		assert_eq weft "$(readlink "$root/opt/cni/bin/$p")" "$p link"
+		cmp -s "$WEFT_BIN/weft" "$root/opt/cni/bin/$p" || fail "$p is not the build's weft"
+		OUT=$(env -i CNI_COMMAND=VERSION "$root/opt/cni/bin/$p" <<<'{"cniVersion":"1.0.0"}') ||
+			fail "installed $p does not run: $OUT"
+		assert_jq '.supportedVersions | index("1.0.0") != null'
+		OUT=$(env -i "$root/opt/cni/bin/$p" --version) || fail "$p --version"
+		assert_match "^$p \(weft\) " "$OUT" "installed $p acts as $p"
 	done
-	[[ $n -gt 0 ]] || fail "no weft plugin built in $WEFT_BIN"
+	assert_eq 5 "$n" "plugins installed"
 }
 
 # conf/kube-flannel-weft.yml: valid YAML in kube-flannel.yml's layout, the

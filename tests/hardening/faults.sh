@@ -34,8 +34,9 @@ ncall() {
 	shift 5
 	type=$(jq -r '.type' <<<"$conf")
 	CALL_N=$((CALL_N + 1))
-	OUTF=$T/out.n$CALL_N
-	ERRF=$T/err.n$CALL_N
+	# BASHPID: a call in a background subshell has the same CALL_N as one in the test's shell
+	OUTF=$T/out.n$BASHPID.$CALL_N
+	ERRF=$T/err.n$BASHPID.$CALL_N
 	s=$EPOCHREALTIME
 	nsenter -t "$MNT_PID" -m --net="$NODE_NS" -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
 		CNI_COMMAND="$cmd" CNI_CONTAINERID="$cid" CNI_NETNS="$netns" CNI_IFNAME="$ifn" \

@@ -33,12 +33,9 @@ usage() {
 PLUGINS=(bridge host-local portmap loopback flannel)
 CONFFILE=/etc/default/flanneld
 UNIT=/lib/systemd/system/flanneld.service
-# path mode: what the package must install.
-EXPECTED="/opt/cni/bin/bridge 755
-/opt/cni/bin/host-local 755
-/opt/cni/bin/portmap 755
-/opt/cni/bin/loopback 755
-/opt/cni/bin/flannel 755
+# path mode: the files the package must install (and each plugin a symlink
+# to /opt/cni/bin/weft).
+EXPECTED="/opt/cni/bin/weft 755
 /usr/sbin/flanneld 755
 $UNIT 644
 $CONFFILE 644
@@ -75,10 +72,17 @@ check_files() {
 		dpkg-query -S "$path" >/dev/null 2>&1 || fail "$path is not owned by a package"
 	done <<<"$EXPECTED"
 	ok "$(wc -l <<<"$EXPECTED") files in place with their modes"
+	local p
+	for p in "${PLUGINS[@]}"; do
+		[[ -L /opt/cni/bin/$p && $(readlink "/opt/cni/bin/$p") == weft ]] || fail "/opt/cni/bin/$p is not a symlink to weft"
+		dpkg-query -S "/opt/cni/bin/$p" >/dev/null 2>&1 || fail "/opt/cni/bin/$p is not owned by a package"
+	done
+	ok "${PLUGINS[*]}: symlinks to weft"
 	# Nothing shipped that is not expected.
 	local listed
-	listed=$(dpkg -L weft | while read -r p; do [[ -d $p ]] || echo "$p"; done | sort)
-	[[ $listed == "$(cut -d' ' -f1 <<<"$EXPECTED" | sort)" ]] || fail "dpkg -L weft files: $listed"
+	listed=$(dpkg -L weft | while read -r p; do [[ -d $p && ! -L $p ]] || echo "$p"; done | sort)
+	[[ $listed == "$({ cut -d' ' -f1 <<<"$EXPECTED"; printf '/opt/cni/bin/%s\n' "${PLUGINS[@]}"; } | sort)" ]] ||
+		fail "dpkg -L weft files: $listed"
 	ok "dpkg -L weft lists exactly those files"
 	dpkg --verify weft || fail "dpkg --verify weft"
 	ok "dpkg --verify weft (md5sums) is clean"

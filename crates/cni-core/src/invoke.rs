@@ -10,8 +10,67 @@ use serde_json::Value;
 
 use crate::error::{CniError, Result};
 use crate::gojson;
-use crate::skel::{CmdArgs, Command};
+use crate::skel::{CmdArgs, Command, Plugin};
 use crate::types::CniResult;
+
+/// The plugins this executable can act as, by CNI type name: set once by a
+/// multicall binary (`weft`) before it dispatches.
+pub type RoleLookup = fn(&str) -> Option<&'static (dyn Plugin + Sync)>;
+
+static IN_PROCESS: std::sync::OnceLock<RoleLookup> = std::sync::OnceLock::new();
+
+/// Lets [`exec_plugin`] run a delegate in this process when the file found
+/// in CNI_PATH is this very executable (a link to the multicall binary) and
+/// `lookup` knows the role: it then gets the environment and stdin the exec
+/// would have given, and its output is handled as the child's would be.
+/// Set once; later calls are ignored.
+pub fn set_in_process(lookup: RoleLookup) {
+    let _ = IN_PROCESS.set(lookup);
+}
+
+/// Is `path` (following symlinks, as exec does) the running executable?
+/// Compared by device and inode, so a symlink, a hardlink or the file itself
+/// all count, while a copy does not.
+fn is_self_exe(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(target), Ok(me)) = (std::fs::metadata(path), std::fs::metadata("/proc/self/exe"))
+    else {
+        return false;
+    };
+    target.dev() == me.dev() && target.ino() == me.ino()
+}
+
+/// The in-process role for `plugin_type` when `plugin` is this executable.
+fn in_process_role(plugin_type: &str, plugin: &Path) -> Option<&'static (dyn Plugin + Sync)> {
+    let lookup = IN_PROCESS.get()?;
+    let role = lookup(plugin_type)?;
+    is_self_exe(plugin).then_some(role)
+}
+
+/// Runs `role` as the exec'd child would run: its CNI variables from `envs`,
+/// everything else from our environment (which a child inherits), `stdin` as
+/// its stdin. Its stderr text (only the about text can land there) is
+/// returned like a child's; its logs go straight to our stderr.
+fn run_in_process(
+    role: &(dyn Plugin + Sync),
+    plugin_type: &str,
+    envs: &[(&str, String)],
+    stdin: &[u8],
+) -> Captured {
+    let env = |k: &str| match envs.iter().find(|(name, _)| *name == k) {
+        Some((_, v)) => Some(v.clone()),
+        None => std::env::var_os(k).map(|v| v.to_string_lossy().into_owned()),
+    };
+    let mut input = stdin;
+    let about = crate::skel::about_line(plugin_type);
+    let outcome = crate::skel::run(role, &env, &mut input, &about);
+    Captured {
+        success: outcome.exit_code == 0,
+        status: format!("exit status {}", outcome.exit_code),
+        stdout: outcome.stdout,
+        stderr: outcome.stderr,
+    }
+}
 
 /// Go's `invoke.FindInPath`: the first regular file named `plugin_type` in
 /// the `path` directories, in order.
@@ -222,21 +281,9 @@ pub fn exec_plugin(
 ) -> Result<Option<Value>> {
     let plugin = find_plugin(plugin_type, &args.path)?;
     let envs = delegate_env(command, args);
-    let mut attempt = 0;
-    let run = loop {
-        match spawn_once(&plugin, &envs, stdin) {
-            Ok(run) => break run,
-            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && attempt < ETXTBSY_RETRIES => {
-                attempt += 1;
-                std::thread::sleep(Duration::from_secs(1));
-            }
-            Err(e) => {
-                return Err(CniError::Internal(format!(
-                    "failed to execute plugin {}: {e}",
-                    plugin.display()
-                )))
-            }
-        }
+    let run = match in_process_role(plugin_type, &plugin) {
+        Some(role) => run_in_process(role, plugin_type, &envs, stdin),
+        None => exec_with_retries(&plugin, &envs, stdin)?,
     };
     if !run.stderr.is_empty() {
         let _ = std::io::stderr().write_all(&run.stderr);
@@ -260,5 +307,25 @@ pub fn exec_plugin(
             Ok(Some(reply))
         }
         _ => Ok(None),
+    }
+}
+
+/// Execs `plugin`, retrying while its file is being written ("text file busy").
+fn exec_with_retries(plugin: &Path, envs: &[(&str, String)], stdin: &[u8]) -> Result<Captured> {
+    let mut attempt = 0;
+    loop {
+        match spawn_once(plugin, envs, stdin) {
+            Ok(run) => return Ok(run),
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && attempt < ETXTBSY_RETRIES => {
+                attempt += 1;
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            Err(e) => {
+                return Err(CniError::Internal(format!(
+                    "failed to execute plugin {}: {e}",
+                    plugin.display()
+                )))
+            }
+        }
     }
 }

@@ -48,7 +48,7 @@ pub mod version;
 pub use args::{parse_bool, parse_cni_args, IGNORE_UNKNOWN};
 pub use config::{parse_netconf, NetConf, MAX_CONFIG_BYTES, VALID_ATTACHMENTS};
 pub use error::{codes, CniError, Result};
-pub use invoke::{exec_plugin, find_plugin};
+pub use invoke::{exec_plugin, find_plugin, set_in_process, RoleLookup};
 pub use skel::{
     about_line, format_panic, install_panic_hook, is_own_netns, plugin_main, run, split_path,
     validate_container_id, validate_interface_name, validate_network_name, version_requested,

@@ -10,8 +10,21 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
-/// Our binary, built by cargo for this test run.
-pub const WEFT: &str = env!("CARGO_BIN_EXE_host-local");
+/// Our plugin: a link named `host-local` to the multicall binary cargo
+/// built for this test run (the role comes from the name it is run as).
+/// Call [`ensure_weft`] before running it; [`command`] does.
+pub const WEFT: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/host-local");
+
+/// Makes the [`WEFT`] link (once per test process; replaced atomically).
+pub fn ensure_weft() {
+    static LINK: std::sync::Once = std::sync::Once::new();
+    LINK.call_once(|| {
+        let tmp = format!("{WEFT}.{}", std::process::id());
+        let _ = std::fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_weft"), &tmp).expect("symlink host-local");
+        std::fs::rename(&tmp, WEFT).expect("rename host-local link");
+    });
+}
 /// The Go reference plugin (Debian's containernetworking-plugins).
 pub const GO: &str = "/usr/lib/cni/host-local";
 
@@ -74,6 +87,7 @@ impl Out {
 
 /// The command for one plugin invocation, not started.
 pub fn command(bin: &str, verb: &str, cid: &str, ifname: &str, args: &str) -> Command {
+    ensure_weft();
     let mut cmd = Command::new(bin);
     cmd.env_clear()
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")

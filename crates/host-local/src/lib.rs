@@ -11,7 +11,7 @@ use weft_cni_core::{
 };
 use weft_ipam::{AddResult, IpamConfig, IpamError};
 
-struct HostLocal;
+pub struct HostLocal;
 
 /// Keeps the code chosen by weft-ipam.
 fn cni_error(e: IpamError) -> CniError {
@@ -96,6 +96,7 @@ impl Plugin for HostLocal {
     }
 }
 
-fn main() {
+/// The `host-local` binary (or the multicall binary run as `host-local`).
+pub fn main() -> ! {
     plugin_main(HostLocal, "host-local")
 }

@@ -165,6 +165,7 @@ fn in_mount_ns(script: &str, scratch: &Path) -> std::process::Output {
     let out_dir = scratch.join("out");
     std::fs::create_dir_all(&mnt).unwrap();
     std::fs::create_dir_all(&out_dir).unwrap();
+    ensure_weft();
     let output = Command::new("unshare")
         .args(["--mount", "--propagation", "private", "sh", "-ec", script])
         .env("BIN", WEFT)

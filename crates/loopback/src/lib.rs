@@ -8,7 +8,7 @@ use weft_cni_core::{
 };
 use weft_netlink::{Family, Handle, Netns, NlError};
 
-struct Loopback;
+pub struct Loopback;
 
 fn nl(ctx: &'static str) -> impl FnOnce(NlError) -> CniError {
     move |e| CniError::Internal(format!("{ctx}: {e}"))
@@ -112,6 +112,7 @@ impl Plugin for Loopback {
     }
 }
 
-fn main() {
+/// The `loopback` binary (or the multicall binary run as `loopback`).
+pub fn main() -> ! {
     plugin_main(Loopback, "loopback")
 }

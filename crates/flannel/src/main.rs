@@ -1,3 +1,0 @@
-fn main() {
-    weft_flannel::main()
-}
