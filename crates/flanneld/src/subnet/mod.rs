@@ -5,6 +5,7 @@
 //! to the trait.
 
 pub mod etcd;
+pub mod kube;
 
 use std::future::Future;
 use std::net::Ipv4Addr;

@@ -1,0 +1,6 @@
+//! The Kubernetes subnet manager (`pkg/subnet/kube`), in progress: so far
+//! the annotation rules (key names, the values and patch our node writes,
+//! a peer Node read into a lease). The API client and the manager itself
+//! are not written yet (issue 10).
+
+pub mod annotations;
