@@ -1,6 +1,8 @@
 //! The Kubernetes subnet manager (`pkg/subnet/kube`), in progress: so far
 //! the annotation rules (key names, the values and patch our node writes,
-//! a peer Node read into a lease). The API client and the manager itself
-//! are not written yet (issue 10).
+//! a peer Node read into a lease) and what kube mode reads from the
+//! environment (in-cluster endpoint, node name, tuning variables). The API
+//! client and the manager itself are not written yet (issue 10).
 
 pub mod annotations;
+pub mod env;
