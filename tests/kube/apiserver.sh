@@ -259,3 +259,19 @@ test_kapi_errors_and_token() {
 	out=$(kapi_curl "${auth[@]}" -X PUT -H 'Content-Type: application/json' --data-binary '{"metadata":{"name":"n1","resourceVersion":"999"}}' /api/v1/nodes/n1) && fail "stale PUT"
 	assert_json .reason Conflict "$out"
 }
+
+test_kapi_tls_and_token_with_kubectl() {
+	kapi_need
+	kapi_need_kubectl
+	kapi_tls
+	kapi_start --tls-cert "$T/srv.pem" --tls-key "$T/srv.key" --token "$KAPI_TOKEN"
+	kapi_node n1 '.spec.podCIDR = "10.244.1.0/24"'
+	local out
+	out=$(kc get node n1 -o json) || fail "kubectl over https with the CA and the token: $out"
+	assert_json .spec.podCIDR 10.244.1.0/24 "$out"
+	kc annotate node n1 flannel.alpha.coreos.com/public-ip=10.99.0.1 >/dev/null || fail "annotate over https"
+	# Without the CA the certificate is refused; without the token the server says 401.
+	out=$(ip netns exec "$NODE" curl -sS "$KAPI_URL/api/v1/nodes" 2>&1) && fail "untrusted certificate accepted: $out"
+	out=$(ip netns exec "$NODE" curl -sS --cacert "$KAPI_CA" "$KAPI_URL/api/v1/nodes")
+	assert_json .code 401 "$out"
+}

@@ -12,6 +12,9 @@ KAPI_PY=$TESTS_DIR/kube/apiserver.py
 KAPI_ADDR=${KAPI_ADDR:-127.0.0.1}
 KAPI_PORT=6443
 KAPI_URL=http://$KAPI_ADDR:$KAPI_PORT
+# For https (kapi_tls): the CA file curl and kubectl trust, and a bearer token.
+KAPI_CA=
+KAPI_TOKEN=
 
 kapi_need() {
 	command -v python3 >/dev/null || skip "python3 not installed"
@@ -45,8 +48,10 @@ kapi_stop() {
 
 # kapi_curl [CURL_OPTIONS...] PATH: a request to the server, body on stdout.
 kapi_curl() {
-	local path=${*: -1}
-	ip netns exec "$NODE" curl -sS --fail-with-body "${@:1:$#-1}" "$KAPI_URL$path"
+	local path=${*: -1} extra=()
+	[[ -n $KAPI_CA ]] && extra+=(--cacert "$KAPI_CA")
+	[[ -n $KAPI_TOKEN ]] && extra+=(-H "Authorization: Bearer $KAPI_TOKEN")
+	ip netns exec "$NODE" curl -sS --fail-with-body "${extra[@]}" "${@:1:$#-1}" "$KAPI_URL$path"
 }
 
 # kapi_node NAME [JQ_FILTER]: create a node (podCIDR 10.244.N.0/24 for node N).
@@ -72,14 +77,31 @@ kc() {
 		cat >"$T/kubeconfig" <<-EOF
 			apiVersion: v1
 			kind: Config
-			clusters: [{name: test, cluster: {server: "$KAPI_URL"}}]
-			users: [{name: test, user: {}}]
+			clusters: [{name: test, cluster: {server: "$KAPI_URL"${KAPI_CA:+, certificate-authority: "$KAPI_CA"}}}]
+			users: [{name: test, user: {${KAPI_TOKEN:+token: "$KAPI_TOKEN"}}}]
 			contexts: [{name: test, context: {cluster: test, user: test}}]
 			current-context: test
 		EOF
 	fi
 	ip netns exec "$NODE" env HOME="$T" "${KUBECTL:-kubectl}" --kubeconfig "$T/kubeconfig" \
 		--cache-dir "$T/kcache" --request-timeout 10s "$@"
+}
+
+# kapi_tls: serve https with a CA-signed certificate for $KAPI_ADDR and
+# require the bearer token s3cret (call before kapi_start; pass it the
+# printed options). Needs openssl.
+kapi_tls() {
+	command -v openssl >/dev/null || skip "openssl not installed"
+	openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=weft-test-ca \
+		-keyout "$T/ca.key" -out "$T/ca.pem" 2>/dev/null || fail "make the CA"
+	openssl req -newkey rsa:2048 -nodes -subj /CN=kube-apiserver -keyout "$T/srv.key" \
+		-out "$T/srv.csr" 2>/dev/null || fail "make the server key"
+	printf 'subjectAltName=IP:%s\n' "$KAPI_ADDR" >"$T/san.ext"
+	openssl x509 -req -in "$T/srv.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial -days 1 \
+		-extfile "$T/san.ext" -out "$T/srv.pem" 2>/dev/null || fail "sign the server certificate"
+	KAPI_URL=https://$KAPI_ADDR:$KAPI_PORT
+	KAPI_CA=$T/ca.pem
+	KAPI_TOKEN=s3cret
 }
 
 # kapi_requests [JQ_FILTER]: the server's request log as a JSON array.
