@@ -3,6 +3,7 @@
 //! (`fuzz/`). The `flanneld` binary (`main.rs`) is the only real user.
 
 pub mod alloc;
+pub mod backoff;
 pub mod config;
 pub mod daemon;
 pub mod dataplane;
@@ -12,5 +13,7 @@ pub mod iface;
 pub mod lease;
 pub mod logging;
 pub mod registry;
+pub mod subnet;
 pub mod subnet_file;
+pub mod task;
 pub mod traffic;

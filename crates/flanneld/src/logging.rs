@@ -31,11 +31,13 @@ use crate::flags::Opts;
 pub const SOURCES: &[(&str, &str)] = &[
     ("main", "flanneld"),
     ("alloc", "weft_flanneld::alloc"),
+    ("backoff", "weft_flanneld::backoff"),
     ("config", "weft_flanneld::config"),
     ("daemon", "weft_flanneld::daemon"),
     ("dataplane/mod", "weft_flanneld::dataplane"),
     ("dataplane/hostgw", "weft_flanneld::dataplane::hostgw"),
     ("dataplane/vxlan", "weft_flanneld::dataplane::vxlan"),
+    ("dataplane/backend", "weft_flanneld::dataplane::backend"),
     ("flags", "weft_flanneld::flags"),
     ("healthz", "weft_flanneld::healthz"),
     ("iface", "weft_flanneld::iface"),
@@ -43,7 +45,16 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("lib", "weft_flanneld"),
     ("logging", "weft_flanneld::logging"),
     ("registry", "weft_flanneld::registry"),
+    ("subnet/mod", "weft_flanneld::subnet"),
+    ("subnet/etcd/mod", "weft_flanneld::subnet::etcd"),
+    ("subnet/etcd/lease", "weft_flanneld::subnet::etcd::lease"),
+    ("subnet/etcd/watch", "weft_flanneld::subnet::etcd::watch"),
+    ("subnet/kube/mod", "weft_flanneld::subnet::kube"),
+    ("subnet/kube/annotations", "weft_flanneld::subnet::kube::annotations"),
+    ("subnet/kube/env", "weft_flanneld::subnet::kube::env"),
+    ("subnet/kube/types", "weft_flanneld::subnet::kube::types"),
     ("subnet_file", "weft_flanneld::subnet_file"),
+    ("task", "weft_flanneld::task"),
     ("traffic", "weft_flanneld::traffic"),
 ];
 
@@ -319,7 +330,7 @@ mod tests {
     fn sources_list_every_file() {
         let src = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
         let mut found = Vec::new();
-        for dir in ["", "dataplane"] {
+        for dir in ["", "dataplane", "subnet", "subnet/etcd", "subnet/kube"] {
             for e in std::fs::read_dir(format!("{src}/{dir}")).unwrap() {
                 let name = e.unwrap().file_name().to_string_lossy().into_owned();
                 if let Some(stem) = name.strip_suffix(".rs") {

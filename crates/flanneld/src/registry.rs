@@ -13,7 +13,6 @@ use weft_etcd_rpc::{is_tls_endpoint, Client, Config, Credentials, Tls};
 pub use weft_etcd_rpc::pb::mvccpb::event::EventType;
 pub use weft_etcd_rpc::WatchStream;
 
-use crate::flags::Opts;
 use crate::lease::{make_subnet_key, parse_subnet_key, Lease, LeaseAttrs};
 
 /// `errConfigNotFound`.
@@ -27,6 +26,21 @@ pub enum Created {
     Yes { etcd_lease: i64, ttl: i64 },
     /// Somebody holds the key already (flannel's errTryAgain).
     Taken,
+}
+
+/// Where etcd is and how to authenticate (the `--etcd-*` flags; the
+/// daemon builds it, the registry never sees the command line).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EtcdConfig {
+    /// Comma-separated endpoint URLs; https:// ones use TLS.
+    pub endpoints: String,
+    /// The key prefix (`/coreos.com/network`).
+    pub prefix: String,
+    pub cafile: String,
+    pub certfile: String,
+    pub keyfile: String,
+    pub username: String,
+    pub password: String,
 }
 
 #[derive(Clone)]
@@ -44,9 +58,9 @@ fn join(prefix: &str, rest: &str) -> String {
 impl Registry {
     /// Connect (lazily: an unreachable etcd shows up on the first request,
     /// unless a username forces an authentication round trip).
-    pub async fn connect(opts: &Opts) -> Result<Registry> {
-        let endpoints: Vec<String> = opts
-            .etcd_endpoints
+    pub async fn connect(etcd: &EtcdConfig) -> Result<Registry> {
+        let endpoints: Vec<String> = etcd
+            .endpoints
             .split(',')
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
@@ -54,13 +68,13 @@ impl Registry {
         if endpoints.is_empty() {
             bail!("--etcd-endpoints is empty");
         }
-        let security = Security::of(opts, &endpoints)?;
+        let security = Security::of(etcd, &endpoints)?;
         security.log();
         let cfg = Config {
-            tls: security.tls(opts)?,
-            credentials: (!opts.etcd_username.is_empty()).then(|| Credentials {
-                user: opts.etcd_username.clone(),
-                password: opts.etcd_password.clone(),
+            tls: security.tls(etcd)?,
+            credentials: (!etcd.username.is_empty()).then(|| Credentials {
+                user: etcd.username.clone(),
+                password: etcd.password.clone(),
             }),
             connect_timeout: Duration::from_secs(3),
             request_timeout: Duration::from_secs(10),
@@ -73,7 +87,7 @@ impl Registry {
             .with_context(|| format!("connect to etcd at {what}"))?;
         Ok(Registry {
             client,
-            prefix: opts.etcd_prefix.clone(),
+            prefix: etcd.prefix.clone(),
         })
     }
 
@@ -269,7 +283,7 @@ fn non_empty(s: &str) -> Option<String> {
 }
 
 impl Security {
-    fn of(opts: &Opts, endpoints: &[String]) -> Result<Security> {
+    fn of(etcd: &EtcdConfig, endpoints: &[String]) -> Result<Security> {
         let https = endpoints.iter().filter(|e| is_tls_endpoint(e)).count();
         let transport = match https {
             0 => Transport::Plain,
@@ -278,17 +292,17 @@ impl Security {
         };
         // Go silently drops a lone half of the pair; a typo there would
         // otherwise only show as etcd refusing the connection.
-        match (opts.etcd_certfile.is_empty(), opts.etcd_keyfile.is_empty()) {
+        match (etcd.certfile.is_empty(), etcd.keyfile.is_empty()) {
             (false, true) => bail!("--etcd-certfile is set but --etcd-keyfile is not"),
             (true, false) => bail!("--etcd-keyfile is set but --etcd-certfile is not"),
             _ => {}
         }
-        let files = !opts.etcd_cafile.is_empty() || !opts.etcd_certfile.is_empty();
+        let files = !etcd.cafile.is_empty() || !etcd.certfile.is_empty();
         Ok(Security {
             transport,
-            ca: non_empty(&opts.etcd_cafile),
-            client_cert: non_empty(&opts.etcd_certfile),
-            user: non_empty(&opts.etcd_username),
+            ca: non_empty(&etcd.cafile),
+            client_cert: non_empty(&etcd.certfile),
+            user: non_empty(&etcd.username),
             ignored_files: transport == Transport::Plain && files,
         })
     }
@@ -335,7 +349,7 @@ impl Security {
     }
 
     /// Read the PEM files (only if some endpoint uses TLS).
-    fn tls(&self, opts: &Opts) -> Result<Tls> {
+    fn tls(&self, etcd: &EtcdConfig) -> Result<Tls> {
         if self.transport == Transport::Plain {
             return Ok(Tls::default());
         }
@@ -349,7 +363,7 @@ impl Security {
         let identity = match &self.client_cert {
             Some(cert) => Some((
                 read("etcd-certfile", cert)?,
-                read("etcd-keyfile", &opts.etcd_keyfile)?,
+                read("etcd-keyfile", &etcd.keyfile)?,
             )),
             None => None,
         };
@@ -360,12 +374,15 @@ impl Security {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flags::Opts;
+    use crate::subnet::etcd::etcd_config;
     use clap::Parser;
 
     fn security(args: &[&str]) -> Result<Security> {
         let opts = Opts::try_parse_from(std::iter::once(&"flanneld").chain(args))?;
-        let endpoints: Vec<String> = opts.etcd_endpoints.split(',').map(str::to_string).collect();
-        Security::of(&opts, &endpoints)
+        let etcd = etcd_config(&opts);
+        let endpoints: Vec<String> = etcd.endpoints.split(',').map(str::to_string).collect();
+        Security::of(&etcd, &endpoints)
     }
 
     fn line(args: &[&str]) -> String {

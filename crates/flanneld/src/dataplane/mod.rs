@@ -5,6 +5,7 @@
 //! against it at start, after a snapshot, when the device disappears and
 //! every `period`.
 
+pub mod backend;
 pub mod hostgw;
 pub mod vxlan;
 
@@ -18,6 +19,7 @@ use weft_netlink::{Handle, LinkEvent, LinkMonitor, Route, RTN_BLACKHOLE};
 
 use crate::lease::Lease;
 
+pub use backend::Backend;
 pub use hostgw::HostGw;
 pub use vxlan::VxlanDev;
 
