@@ -313,6 +313,24 @@ test_pm_gc() {
 	assert_state_unchanged "$before" "state after a second GC"
 }
 
+# GC without cni.dev/valid-attachments is refused (code 7), and no rule of a live container
+# is touched (it once removed every chain of the network and succeeded).
+test_pm_gc_without_valid_attachments_touches_nothing() {
+	weft_only "CNI 1.1 GC: Go's portmap has none"
+	local p1 r1 p2 r2 conf nconf before
+	pm_pod p1 r1 c1
+	pm_pod p2 r2 c2
+	conf=$(pm_conf 1.1.0 "$PM_MAPS")
+	nconf=$(pm_conf 1.1.0 '[{"hostPort":7070,"containerPort":70,"protocol":"tcp"}]' '.backend = "nftables"')
+	pm_add "$conf" c1 "$p1" "$r1"
+	pm_add "$nconf" c2 "$p2" "$r2"
+	before=$(pm_state)
+	cni_call GC "$(jq 'del(.runtimeConfig)' <<<"$conf")" "" "" ""
+	assert_error 7 '^GC needs cni.dev/valid-attachments'
+	assert_state_unchanged "$before" "state after a refused GC"
+	[[ -n $(pm_traces c1) ]] || fail "c1 lost its rules"
+}
+
 test_pm_status() {
 	weft_only "CNI 1.1 STATUS"
 	cni_call STATUS "$(pm_conf 1.1.0 '[]')" "" "" ""

@@ -46,7 +46,9 @@ pub mod types;
 pub mod version;
 
 pub use args::{parse_bool, parse_cni_args, IGNORE_UNKNOWN};
-pub use config::{parse_netconf, NetConf, MAX_CONFIG_BYTES, VALID_ATTACHMENTS};
+pub use config::{
+    gc_attachments, parse_netconf, NetConf, LEGACY_ATTACHMENTS, MAX_CONFIG_BYTES, VALID_ATTACHMENTS,
+};
 pub use error::{codes, CniError, Result};
 pub use invoke::{exec_plugin, find_plugin};
 pub use skel::{

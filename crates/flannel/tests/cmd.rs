@@ -265,7 +265,8 @@ fn gc_removes_stale_files_of_this_network_and_forwards() {
     assert_eq!(sent["name"], "cbr0");
     // the delegate's GC error is reported, after the cleanup
     n.fail("GC", 50);
-    let (code, msg) = error(&n.call("GC", &n.conf("1.1.0", ""), ""));
+    let keep_none = r#","cni.dev/valid-attachments":[]"#;
+    let (code, msg) = error(&n.call("GC", &n.conf("1.1.0", keep_none), ""));
     assert_eq!(code, 50);
     assert!(msg.starts_with("failed to delegate GC to fake"), "{msg}");
     assert!(n.saved("c1").is_none());
