@@ -49,7 +49,7 @@ pub use args::{parse_bool, parse_cni_args, IGNORE_UNKNOWN};
 pub use config::{
     gc_attachments, parse_netconf, NetConf, LEGACY_ATTACHMENTS, MAX_CONFIG_BYTES, VALID_ATTACHMENTS,
 };
-pub use error::{codes, CniError, Result};
+pub use error::{codes, CniError, ErrorList, Result};
 pub use invoke::{exec_plugin, find_plugin};
 pub use skel::{
     about_line, format_panic, install_panic_hook, is_own_netns, plugin_main, run, split_path,
