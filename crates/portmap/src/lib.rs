@@ -133,7 +133,7 @@ pub fn cmd_add(args: &CmdArgs) -> Result<Value> {
 /// is an error; a missing one may mean nftables).
 struct IptAddError {
     v6: bool,
-    source: FwError,
+    source: Box<FwError>,
 }
 
 impl From<IptAddError> for CniError {
@@ -174,7 +174,10 @@ fn add_iptables(
             .collect()
     });
     for (v6, r) in results {
-        r.map_err(|source| IptAddError { v6, source })?;
+        r.map_err(|source| IptAddError {
+            v6,
+            source: Box::new(source),
+        })?;
     }
     Ok(())
 }
