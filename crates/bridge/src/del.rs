@@ -14,7 +14,7 @@ use weft_netlink::{Handle, Netns, NlError};
 
 use crate::config::{self, BridgeConf};
 use crate::netutil::find_link;
-use crate::spoofcheck;
+use weft_firewall::spoofcheck;
 
 pub fn cmd_del(args: &CmdArgs) -> Result<()> {
     let conf = config::load(&args.stdin, &args.args)?;
@@ -37,8 +37,9 @@ pub fn cmd_del(args: &CmdArgs) -> Result<()> {
     }
 
     if conf.mac_spoof_chk {
+        // Go only logs this one too.
         if let Err(e) = spoofcheck::teardown(&args.container_id, &args.ifname) {
-            eprintln!("bridge: {e}");
+            eprintln!("bridge: failed to teardown spoof-check: {e}");
         }
     }
 

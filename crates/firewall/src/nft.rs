@@ -43,6 +43,31 @@ impl Nft {
         self.bin.run(&args, Some(script)).map(|_| ())
     }
 
+    /// Runs `nft -j -f -` with a JSON batch on stdin (one atomic transaction).
+    pub fn run_json(&self, batch: &Value) -> Result<(), FwError> {
+        let args = ["-j", "-f", "-"].map(String::from);
+        self.bin.run(&args, Some(&batch.to_string())).map(|_| ())
+    }
+
+    /// `nft -j <args>` parsed as JSON, or `None` when the table or chain does
+    /// not exist.
+    pub fn list_json(&self, args: &[&str]) -> Result<Option<Value>, FwError> {
+        let args: Vec<String> = std::iter::once("-j")
+            .chain(args.iter().copied())
+            .map(String::from)
+            .collect();
+        match self.bin.run(&args, None) {
+            Ok(out) => serde_json::from_str(&out)
+                .map(Some)
+                .map_err(|e| FwError::Parse {
+                    binary: self.bin.name.clone(),
+                    msg: e.to_string(),
+                }),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Rules of `family table chain`, or `None` when the table or chain
     /// does not exist.
     pub fn list_chain(
