@@ -22,7 +22,7 @@ pub mod spoofcheck;
 use ipnetwork::IpNetwork;
 
 pub use error::FwError;
-pub use exec::{display_command, resolve_binary, Tool, Tools, DEFAULT_LOCK_WAIT_SECS};
+pub use exec::{display_command, resolve_binary, Output, Tool, Tools, DEFAULT_LOCK_WAIT_SECS};
 pub use iptables::Family;
 pub use names::{chain_name, format_comment, go_quote, hash_with_prefix};
 

@@ -217,6 +217,35 @@ impl NftScript {
         self
     }
 
+    /// `add chain F T NAME { type T hook H priority P ; [comment "…" ;] }`, with a
+    /// priority that may be one of nft's names (`srcnat`, `filter`, …).
+    pub fn add_named_base_chain(
+        &mut self,
+        name: &str,
+        kind: &str,
+        hook: &str,
+        priority: &str,
+        comment: Option<&str>,
+    ) -> &mut Self {
+        let mut l = format!(
+            "add chain {} {} {name} {{ type {kind} hook {hook} priority {priority} ;",
+            self.family, self.table
+        );
+        if let Some(c) = comment {
+            l.push_str(&format!(" comment {} ;", nft_quote(c)));
+        }
+        l.push_str(" }");
+        self.lines.push(l);
+        self
+    }
+
+    /// `delete table F T`.
+    pub fn delete_table(&mut self) -> &mut Self {
+        self.lines
+            .push(format!("delete table {} {}", self.family, self.table));
+        self
+    }
+
     /// `flush chain F T NAME`.
     pub fn flush_chain(&mut self, name: &str) -> &mut Self {
         self.lines
@@ -349,6 +378,23 @@ pub fn truncate_comment(mut s: String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn named_base_chain_with_comment() {
+        let mut s = NftScript::new("ip", "flannel-ipv4");
+        s.add_named_base_chain("postrtg", "nat", "postrouting", "srcnat", Some("a \"b\""))
+            .add_named_base_chain("forward", "filter", "forward", "filter", None)
+            .delete_table();
+        assert_eq!(
+            s.render(),
+            "add chain ip flannel-ipv4 postrtg { type nat hook postrouting priority srcnat ; comment \"a b\" ; }\n\
+             add chain ip flannel-ipv4 forward { type filter hook forward priority filter ; }\n\
+             delete table ip flannel-ipv4\n"
+        );
+        assert!(s.without_object_comments().render().starts_with(
+            "add chain ip flannel-ipv4 postrtg { type nat hook postrouting priority srcnat ; }\n"
+        ));
+    }
 
     #[test]
     fn script_text_matches_knftables() {

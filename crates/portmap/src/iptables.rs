@@ -32,7 +32,6 @@ use weft_firewall::iptables::{
 use weft_firewall::{chain_name, FwError, Tool, Tools};
 
 use crate::config::{PortMapConf, PortMapping, Protocol};
-use crate::exec;
 
 pub const TOP_DNAT_CHAIN: &str = "CNI-HOSTPORT-DNAT";
 pub const SETMARK_CHAIN: &str = "CNI-HOSTPORT-SETMARK";
@@ -559,22 +558,17 @@ impl Ipt {
         if batch.is_empty() {
             return Ok(String::new());
         }
-        exec::run_ok(
-            self.restore_tool(),
-            &self.restore_args(),
-            Some(&batch.render()),
-        )
+        self.restore_tool()
+            .run(&self.restore_args(), Some(&batch.render()))
     }
 
     /// Runs a batch of `-S` lines and parses what was listed, even if a later line failed
     /// (a missing chain): the chains missing from the dump are the ones that do not exist, or
     /// were not reached. `Err` only when the tool could not run at all.
     pub fn read(&self, batch: &Batch) -> Result<(TableDump, bool), FwError> {
-        let out = exec::run(
-            self.restore_tool(),
-            &self.restore_args(),
-            Some(&batch.render()),
-        )?;
+        let out = self
+            .restore_tool()
+            .capture(&self.restore_args(), Some(&batch.render()))?;
         let dump = TableDump::parse(&out.stdout).map_err(|msg| FwError::Parse {
             binary: self.restore_tool().name.clone(),
             msg,

@@ -25,7 +25,6 @@
 
 pub mod config;
 pub mod conntrack;
-mod exec;
 pub mod iptables;
 pub mod nft;
 mod trace;

@@ -34,7 +34,6 @@ use weft_firewall::nft::truncate_comment;
 use weft_firewall::{hash_with_prefix, FwError, Tool, Tools};
 
 use crate::config::{PortMapConf, PortMapping};
-use crate::exec;
 
 pub const TABLE: &str = "cni_hostport";
 pub const HOSTPORTS: &str = "hostports";
@@ -503,13 +502,13 @@ impl Nft {
             return Ok(());
         }
         let args = ["-f", "-"].map(String::from);
-        exec::run_ok(&self.tool, &args, Some(&script.render())).map(|_| ())
+        self.tool.run(&args, Some(&script.render())).map(|_| ())
     }
 
     /// The table of `fam`, or None when it does not exist.
     pub fn list(&self, fam: &str) -> Result<Option<Listing>, FwError> {
         let args = ["-j", "list", "table", fam, TABLE].map(String::from);
-        match exec::run_ok(&self.tool, &args, None) {
+        match self.tool.run(&args, None) {
             Ok(out) => Listing::parse(&out)
                 .map(Some)
                 .map_err(|msg| FwError::Parse {
