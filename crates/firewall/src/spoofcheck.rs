@@ -83,14 +83,19 @@ pub fn setup_with(
     Nft::new(tools).run_json(&setup_batch(container_id, ifname, host_veth, mac))
 }
 
+/// The objects of one kind (`rule`, `chain`) in an `nft -j list` answer.
+fn listed<'a>(listing: &'a Value, kind: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+    listing
+        .get("nftables")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(move |i| i.get(kind))
+}
+
 /// Handles of the base-chain rules that carry this attachment's comment.
 fn base_rule_handles(listing: &Value, want_comment: &str) -> Vec<u64> {
-    let Some(items) = listing.get("nftables").and_then(Value::as_array) else {
-        return Vec::new();
-    };
-    items
-        .iter()
-        .filter_map(|i| i.get("rule"))
+    listed(listing, "rule")
         .filter(|r| r.get("comment").and_then(Value::as_str) == Some(want_comment))
         .filter_map(|r| r.get("handle").and_then(Value::as_u64))
         .collect()
@@ -112,12 +117,7 @@ fn bridge_nat_chains(nft: &Nft) -> Vec<String> {
 }
 
 fn chain_names(listing: &Value, table: &str) -> Vec<String> {
-    let Some(items) = listing.get("nftables").and_then(Value::as_array) else {
-        return Vec::new();
-    };
-    items
-        .iter()
-        .filter_map(|i| i.get("chain"))
+    listed(listing, "chain")
         .filter(|c| c.get("table").and_then(Value::as_str) == Some(table))
         .filter_map(|c| c.get("name").and_then(Value::as_str).map(String::from))
         .collect()
