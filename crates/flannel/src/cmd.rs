@@ -170,13 +170,8 @@ pub fn cmd_del(args: &CmdArgs) -> Result<()> {
 pub fn cmd_check(args: &CmdArgs) -> Result<()> {
     let conf = FlannelConf::load(&args.stdin)?;
     let path = scratch::path(&conf.data_dir, &args.container_id);
-    // An ADD killed while saving leaves its temporary file; it is this DEL's to remove.
-    if let Err(e) = scratch::remove_stale_temps(&conf.data_dir, Some(&args.container_id)) {
-        eprintln!(
-            "flannel: DEL: cannot remove temporary files in {}: {e}",
-            conf.data_dir.display()
-        );
-    }
+    // CHECK only reads, as Go's: an interrupted ADD's temporary file is DEL's and GC's to
+    // remove.
     let bytes = match scratch::read(&conf.data_dir, &args.container_id) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {

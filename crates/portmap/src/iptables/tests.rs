@@ -934,13 +934,25 @@ fn control_characters_are_refused_before_iptables_restore_runs() {
     tools.iptables_restore.name = "/nonexistent/iptables-restore".into();
     let ipt = Ipt::new(&tools, Family::V4);
     let mut b = nat_batch();
-    b.append("CNI-HOSTPORT-DNAT", &args(&["-m", "comment", "--comment", "x\n-F INPUT"]));
-    assert!(matches!(ipt.restore(&b), Err(FwError::UnsafeArgument { .. })));
+    b.append(
+        "CNI-HOSTPORT-DNAT",
+        &args(&["-m", "comment", "--comment", "x\n-F INPUT"]),
+    );
+    assert!(matches!(
+        ipt.restore(&b),
+        Err(FwError::UnsafeArgument { .. })
+    ));
     let mut read = nat_batch();
     read.list("OUTPUT").list("CNI-DN-x\r");
-    assert!(matches!(ipt.read(&read), Err(FwError::UnsafeArgument { .. })));
+    assert!(matches!(
+        ipt.read(&read),
+        Err(FwError::UnsafeArgument { .. })
+    ));
     // a clean batch does reach the binary
     let mut clean = nat_batch();
     clean.list("OUTPUT");
-    assert!(matches!(ipt.restore(&clean), Err(FwError::MissingBinary { .. })));
+    assert!(matches!(
+        ipt.restore(&clean),
+        Err(FwError::MissingBinary { .. })
+    ));
 }
