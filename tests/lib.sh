@@ -387,6 +387,31 @@ sha16() { printf '%s' "$1" | sha512sum | cut -c1-16; }
 nft_masq_comment() { printf '%s-%s, net: %s, if: %s, id: %s' "$(sha16 "$1")" "$(sha16 "$2:$3")" "$1" "$2" "$3"; }
 
 # Rules of the nat table (iptables-save -A lines) in the node netns.
+# failing_writes DIR: iptables/ip6tables(-restore) and nft wrappers in DIR that run the real
+# tools but fail every call that deletes something (-D, -X, nft "delete"), as a broken
+# firewall would; listings work. FAILING_ENV then points the WEFT_* overrides at them.
+failing_writes() {
+	local d=$1 t real
+	mkdir -p "$d"
+	for t in iptables ip6tables iptables-restore ip6tables-restore nft; do
+		real=$(PATH=/usr/sbin:/usr/bin:/sbin:/bin command -v "$t") || fail "$t not found"
+		cat >"$d/$t" <<EOF
+#!/bin/sh
+in=""
+case "$t" in *-restore) in=\$(cat) ;; nft) [ "\$1" = "-f" ] && in=\$(cat) ;; esac
+case " \$* \$in" in
+*"-D "*|*"-X "*|*"delete "*) echo "weft-test: injected failure" >&2; exit 1 ;;
+esac
+if [ -n "\$in" ]; then printf '%s\n' "\$in" | exec "$real" "\$@"; fi
+exec "$real" "\$@"
+EOF
+		chmod +x "$d/$t"
+	done
+	FAILING_ENV=(WEFT_IPTABLES="$d/iptables" WEFT_IP6TABLES="$d/ip6tables"
+		WEFT_IPTABLES_RESTORE="$d/iptables-restore" WEFT_IP6TABLES_RESTORE="$d/ip6tables-restore"
+		WEFT_NFT="$d/nft")
+}
+
 nat_rules() { in_node iptables-save -t nat 2>/dev/null | grep '^-A' ; }
 nat6_rules() { in_node ip6tables-save -t nat 2>/dev/null | grep '^-A' ; }
 

@@ -269,3 +269,24 @@ test_err_ipam_plugin_path_traversal() {
 	assert_jq '.code | type == "number"'
 	assert_msg 'plugin'
 }
+
+# DEL keeps going past errors and reports every one: the first one's code and message, the
+# others in details (Go and weft before reported only the first).
+test_err_del_reports_every_error() {
+	weft_only "Go's DEL reports only its first error"
+	local pod conf details
+	new_pod pod
+	conf=$(bridge_conf 1.0.0 '.ipMasq = true | .ipMasqBackend = "iptables"')
+	must_add "$conf" c1 eth0 "$pod"
+	failing_writes "$T/fw"
+	cni_del "$(jq '.ipam.type = "nosuch"' <<<"$conf")" c1 eth0 "$pod" "${FAILING_ENV[@]}"
+	assert_error 999 'failed to find plugin "nosuch" in path'
+	details=$(jq -r '.details // ""' <<<"$OUT")
+	[[ $details == *"failed to tear down ipMasq"*"injected failure"*"(code 999)"* ]] ||
+		fail "the ipMasq teardown error is missing from details: $OUT"
+	pod_link_exists "$pod" eth0 && fail "DEL stopped before removing the pod's interface"
+	# a DEL that can do its work cleans up the rest
+	must_del "$conf" c1 eth0 "$pod"
+	assert_eq "" "$(ip_files)" "reservation files"
+	assert_eq "" "$(nat_rules | grep -- "$(chain_name "$NET" c1)")" "c1's masquerade rules"
+}

@@ -192,6 +192,30 @@ test_macspoofchk() {
 	return 0
 }
 
+# macspoofchk runs nft through weft's firewall layer, like every other nft call: WEFT_NFT is
+# honoured, and a runtime's short PATH still finds nft in the sbin directories.
+test_macspoofchk_uses_the_firewall_layer() {
+	weft_only "WEFT_NFT is weft's"
+	local p1 p2 before conf
+	new_pod p1
+	new_pod p2
+	conf=$(bridge_conf 1.0.0 '.macspoofchk = true')
+	must_add "$(bridge_conf 1.0.0)" c0 eth0 "$p1"
+	must_del "$(bridge_conf 1.0.0)" c0 eth0 "$p1"
+	before=$(snapshot)
+	cni_add "$conf" c1 eth0 "$p1" WEFT_NFT=/nonexistent/nft
+	assert_error 999 '^failed to setup spoof-check: /nonexistent/nft not found.*WEFT_NFT'
+	assert_unchanged "$before" "state after the failed ADD"
+	cni_add "$conf" c2 eth0 "$p2" PATH=/nonexistent
+	assert_rc 0
+	assert_match 'comment "macspoofchk-c2-eth0"' "$(in_node nft list table bridge nat)" "c2's rules"
+	cni_del "$conf" c2 eth0 "$p2" PATH=/nonexistent
+	assert_rc 0
+	[[ $(in_node nft list table bridge nat 2>/dev/null) == *cni-br-iface-c2-eth0* ]] &&
+		fail "spoofcheck rules survived DEL"
+	return 0
+}
+
 test_enabledad() {
 	local p1 p2
 	new_pod p1

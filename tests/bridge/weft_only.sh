@@ -88,6 +88,25 @@ test_bridge_gc() {
 	assert_error 1 '^config version does not allow GC'
 }
 
+# GC without cni.dev/valid-attachments is refused (code 7) before anything is touched: it once
+# removed the masquerade rules of a live pod first (all of them), and only then did host-local
+# refuse the same request.
+test_bridge_gc_without_valid_attachments_touches_nothing() {
+	weft_only "GC is CNI 1.1.0"
+	local p1 conf chain before
+	new_pod p1
+	conf=$(bridge_conf 1.1.0 '.ipMasq = true')
+	must_add "$conf" c1 eth0 "$p1"
+	chain=$(chain_name "$NET" c1)
+	before=$(nat_rules | grep -c -- "$chain")
+	[[ $before -gt 0 ]] || fail "expected c1's masquerade rules after ADD, got $before"
+	cni_call GC "$conf" "" "" "" "${_v11_unset[@]}"
+	assert_error 7 '^GC needs cni.dev/valid-attachments'
+	assert_eq "$before" "$(nat_rules | grep -c -- "$chain")" "c1's masquerade rules after a refused GC"
+	assert_eq "10.88.7.2" "$(ip_files)" "reservation files"
+	ping_ok "$NODE" 10.88.7.2
+}
+
 test_bridge_gc_nft_backend() {
 	weft_only "GC of nft masquerade rules (Go v1.6.0+ only)"
 	local p1 p2 conf rules

@@ -66,6 +66,22 @@ test_gc_without_live_containers() {
 	assert_eq "10.244.7.3 " "$(reservations)" "reservations (GC not forwarded)"
 }
 
+# GC without cni.dev/valid-attachments is refused (code 7) before anything is touched: it once
+# removed the saved config of every live container of the network.
+test_gc_without_valid_attachments_touches_nothing() {
+	weft_only "GC is CNI 1.1.0; Go 1.1.1 delegates stop at 1.0.0"
+	local p1 conf
+	fl_setup
+	conf=$(fl_conf 1.1.0)
+	new_pod p1
+	must_add "$conf" c1 eth0 "$p1"
+	cni_call GC "$conf" "" "" "" "${FL_V11_UNSET[@]}"
+	assert_error 7 '^GC needs cni.dev/valid-attachments'
+	[[ -f $(saved c1) ]] || fail "live container's saved config removed"
+	assert_eq "10.244.7.2 " "$(reservations)" "reservations after a refused GC"
+	must_del "$conf" c1 eth0 "$p1"
+}
+
 test_gc_version_gate() {
 	fl_setup
 	_gc "$(fl_conf 1.0.0)"

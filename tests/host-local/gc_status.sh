@@ -56,6 +56,16 @@ test_host_local_gc_bad_attachments() {
 	assert_eq "10.88.7.2" "$(ip_files)" "a bad GC request must delete nothing"
 }
 
+test_host_local_gc_without_valid_attachments() {
+	weft_only "GC is CNI 1.1.0"
+	local pod
+	new_pod pod
+	must_add "$(hl_conf 1.1.0)" c1 eth0 "$pod"
+	cni_call GC "$(hl_conf 1.1.0)" "" "" "" "${_v11_unset[@]}"
+	assert_error 7 '^GC needs cni.dev/valid-attachments'
+	assert_eq "10.88.7.2" "$(ip_files)" "a GC without the list must delete nothing"
+}
+
 test_host_local_status() {
 	weft_only "STATUS is CNI 1.1.0 (Go v1.1.1 supports up to 1.0.0)"
 	cni_call STATUS "$(hl_conf 1.1.0)" "" "" "" "${_v11_unset[@]}"

@@ -313,6 +313,52 @@ test_pm_gc() {
 	assert_state_unchanged "$before" "state after a second GC"
 }
 
+# GC without cni.dev/valid-attachments is refused (code 7), and no rule of a live container
+# is touched (it once removed every chain of the network and succeeded).
+test_pm_gc_without_valid_attachments_touches_nothing() {
+	weft_only "CNI 1.1 GC: Go's portmap has none"
+	local p1 r1 p2 r2 conf nconf before
+	pm_pod p1 r1 c1
+	pm_pod p2 r2 c2
+	conf=$(pm_conf 1.1.0 "$PM_MAPS")
+	nconf=$(pm_conf 1.1.0 '[{"hostPort":7070,"containerPort":70,"protocol":"tcp"}]' '.backend = "nftables"')
+	pm_add "$conf" c1 "$p1" "$r1"
+	pm_add "$nconf" c2 "$p2" "$r2"
+	before=$(pm_state)
+	cni_call GC "$(jq 'del(.runtimeConfig)' <<<"$conf")" "" "" ""
+	assert_error 7 '^GC needs cni.dev/valid-attachments'
+	assert_state_unchanged "$before" "state after a refused GC"
+	[[ -n $(pm_traces c1) ]] || fail "c1 lost its rules"
+}
+
+# DEL and GC keep going past errors and report every one: the first one's code and message,
+# the others in details.
+test_pm_del_and_gc_report_every_error() {
+	weft_only "Go's portmap reports only its first error"
+	local p1 r1 conf nconf details fail_env
+	pm_pod p1 r1 c1
+	conf=$(pm_conf 1.1.0 "$PM_MAPS")
+	pm_add "$conf" c1 "$p1" "$r1"
+	# rules in nftables too, so DEL and GC fail in both backends
+	nconf=$(pm_conf 1.1.0 '[{"hostPort":7070,"containerPort":70,"protocol":"tcp"}]' '.backend = "nftables"')
+	pm_add "$nconf" c1 "$p1" "$r1"
+	failing_writes "$T/fw"
+	fail_env=("${FAILING_ENV[@]}")
+	cni_call DEL "$(with_prev "$conf" "$r1")" c1 eth0 "$p1" "${fail_env[@]}"
+	assert_error 999 '.'
+	details=$(jq -r '.details // ""' <<<"$OUT")
+	[[ $details == *"(code 999)"* ]] || fail "only one error reported: $OUT"
+	[[ "$(jq -r .msg <<<"$OUT")$details" == *"error deleting nftables rules"* ]] ||
+		fail "the nft error is missing: $OUT"
+	cni_call GC "$(jq '.["cni.dev/valid-attachments"] = [] | del(.runtimeConfig)' <<<"$conf")" "" "" "" \
+		"${fail_env[@]}"
+	assert_error 999 'failed to collect port mappings'
+	details=$(jq -r '.details // ""' <<<"$OUT")
+	[[ $details == *"failed to collect port mappings"*"(code 999)"* ]] || fail "only one GC error reported: $OUT"
+	[[ -n $(pm_traces c1) ]] || fail "c1's rules went away with failing tools"
+	must_del "$(with_prev "$conf" "$r1")" c1 eth0 "$p1"
+}
+
 test_pm_status() {
 	weft_only "CNI 1.1 STATUS"
 	cni_call STATUS "$(pm_conf 1.1.0 '[]')" "" "" ""

@@ -15,7 +15,7 @@ use crate::config::{self, format_mac, BridgeConf};
 use crate::netutil::{
     default_net, find_link, gateway_of, nl, open_netns, random_veth_name, same_family, Trace, Undo,
 };
-use crate::spoofcheck;
+use weft_firewall::spoofcheck;
 
 /// How many random veth names to try before giving up (as Go).
 const VETH_NAME_TRIES: usize = 10;
@@ -55,10 +55,10 @@ pub fn cmd_add(args: &CmdArgs) -> Result<Value> {
 
     if conf.mac_spoof_chk {
         spoofcheck::setup(&args.container_id, &args.ifname, &host_veth.name, &cont_mac)
-            .map_err(CniError::Internal)?;
+            .map_err(|e| CniError::Internal(format!("failed to setup spoof-check: {e}")))?;
         let (cid, ifn) = (args.container_id.clone(), args.ifname.clone());
         undo.push("remove macspoofchk rules", move || {
-            spoofcheck::teardown(&cid, &ifn)
+            spoofcheck::teardown(&cid, &ifn).map_err(|e| e.to_string())
         });
     }
 

@@ -1,21 +1,24 @@
 //! DEL, GC and STATUS.
 //!
 //! DEL is idempotent and best effort: it succeeds with an empty or vanished netns, without
-//! prevResult, and twice; it keeps cleaning past errors and reports the first one at the end.
+//! prevResult, and twice; it keeps cleaning past errors and reports them all at the end (the
+//! first one's code, the others in `details`).
 //! Unlike Go (plugins#810) it removes the masquerade rules even when the netns is gone, using
 //! prevResult's addresses and, failing those, the per-container chain name and comment.
 
 use ipnetwork::IpNetwork;
-use weft_cni_core::{exec_plugin, parse_netconf, CmdArgs, CniError, CniResult, Command, Result};
+use weft_cni_core::{
+    exec_plugin, parse_netconf, CmdArgs, CniError, CniResult, Command, ErrorList, Result,
+};
 use weft_netlink::{Handle, Netns, NlError};
 
 use crate::config::{self, BridgeConf};
 use crate::netutil::find_link;
-use crate::spoofcheck;
+use weft_firewall::spoofcheck;
 
 pub fn cmd_del(args: &CmdArgs) -> Result<()> {
     let conf = config::load(&args.stdin, &args.args)?;
-    let mut errors: Vec<CniError> = Vec::new();
+    let mut errors = ErrorList::new();
     let mut ips = prev_result_ips(&conf, &args.ifname);
 
     // Deleting a veth blocks in the kernel for ~20 ms (synchronize_net while unregistering the
@@ -30,14 +33,13 @@ pub fn cmd_del(args: &CmdArgs) -> Result<()> {
     });
 
     if let Some(ipam_type) = &conf.ipam_type {
-        if let Err(e) = exec_plugin(ipam_type, Command::Del, &args.stdin, args) {
-            errors.push(e);
-        }
+        errors.check(exec_plugin(ipam_type, Command::Del, &args.stdin, args).map(drop));
     }
 
     if conf.mac_spoof_chk {
+        // Go only logs this one too.
         if let Err(e) = spoofcheck::teardown(&args.container_id, &args.ifname) {
-            eprintln!("bridge: {e}");
+            eprintln!("bridge: failed to teardown spoof-check: {e}");
         }
     }
 
@@ -63,13 +65,9 @@ pub fn cmd_del(args: &CmdArgs) -> Result<()> {
     };
     // The link's error, if any, comes first: it is the one Go would have hit first.
     if let Err(e) = link_result {
-        errors.insert(0, e);
+        errors.push_front(e);
     }
-
-    match errors.into_iter().next() {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    errors.into_result()
 }
 
 /// Deletes the pod end of the veth (the kernel removes the host end with it). A vanished netns, a path that is no longer a netns (a
@@ -131,22 +129,21 @@ fn prev_result_ips(conf: &BridgeConf, ifname: &str) -> Vec<IpNetwork> {
 }
 
 /// GC (CNI 1.1; Go's bridge has none): forwards to IPAM, then removes the masquerade rules of
-/// this network that belong to no valid attachment. Keeps going past errors.
+/// this network that belong to no valid attachment. Keeps going past errors and reports
+/// them all.
 pub fn cmd_gc(args: &CmdArgs) -> Result<()> {
     let conf = config::load(&args.stdin, &args.args)?;
     let valid = parse_netconf(&args.stdin)?.valid_attachments()?;
-    let mut first: Option<CniError> = None;
+    let mut errors = ErrorList::new();
     if let Some(ipam_type) = &conf.ipam_type {
-        if let Err(e) = exec_plugin(ipam_type, Command::Gc, &args.stdin, args) {
-            first.get_or_insert(e);
-        }
+        errors.check(exec_plugin(ipam_type, Command::Gc, &args.stdin, args).map(drop));
     }
     if let Err(e) = weft_firewall::gc_ipmasq(&conf.name, &valid) {
-        first.get_or_insert(CniError::Internal(format!(
+        errors.push(CniError::Internal(format!(
             "failed to collect ipMasq rules: {e}"
         )));
     }
-    first.map_or(Ok(()), Err)
+    errors.into_result()
 }
 
 /// STATUS is delegated to IPAM, as in Go v1.6+.

@@ -9,7 +9,6 @@ mod check;
 pub mod config;
 mod del;
 mod netutil;
-pub mod spoofcheck;
 
 use weft_cni_core::{plugin_main, CmdArgs, Plugin, Result};
 

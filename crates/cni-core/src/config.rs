@@ -155,33 +155,10 @@ impl NetConf {
             .filter(|s| !s.is_empty())
     }
 
-    /// GC's `cni.dev/valid-attachments` as (containerID, ifname) pairs; empty
-    /// when the key is absent.
+    /// GC's `cni.dev/valid-attachments` as (containerID, ifname) pairs; see
+    /// [`gc_attachments`] for the rule.
     pub fn valid_attachments(&self) -> Result<Vec<(String, String)>> {
-        let items = match self.extra.get(VALID_ATTACHMENTS) {
-            None | Some(Value::Null) => return Ok(Vec::new()),
-            Some(Value::Array(items)) => items,
-            Some(other) => {
-                return Err(field_error(
-                    other,
-                    VALID_ATTACHMENTS,
-                    "[]types.GCAttachment",
-                ))
-            }
-        };
-        let mut out = Vec::with_capacity(items.len());
-        for item in items {
-            let obj = item
-                .as_object()
-                .ok_or_else(|| field_error(item, VALID_ATTACHMENTS, "types.GCAttachment"))?;
-            let text = |key: &str| match gojson::field(obj, key) {
-                None | Some(Value::Null) => Ok(String::new()),
-                Some(Value::String(s)) => Ok(s.clone()),
-                Some(other) => Err(field_error(other, key, "string")),
-            };
-            out.push((text("containerID")?, text("ifname")?));
-        }
-        Ok(out)
+        gc_attachments(&self.extra)
     }
 
     /// Go's `version.ParsePrevResult`: the prevResult in the 1.1.0 model, or
@@ -194,6 +171,46 @@ impl NetConf {
                 .map_err(|e| e.context("could not parse prevResult")),
         }
     }
+}
+
+/// The spelling libcni v1.2.0 sent before the spec settled on [`VALID_ATTACHMENTS`].
+pub const LEGACY_ATTACHMENTS: &str = "cni.dev/attachments";
+
+/// The one GC rule every plugin follows: the list of attachments to keep, as
+/// (containerID, ifname) pairs, from `cni.dev/valid-attachments` (or the older
+/// `cni.dev/attachments`), keys matched the way Go's decoder matches them.
+///
+/// A missing key is code 7, not "nothing is valid": a GC that reads absence as an
+/// empty list strips the rules and reservations of every live pod of the network.
+/// The skeleton applies this before calling any plugin's `gc`, so a refused GC has
+/// touched nothing. `null` is an empty list (GC of everything), as in Go.
+pub fn gc_attachments(conf: &Map) -> Result<Vec<(String, String)>> {
+    let Some((key, value)) = [VALID_ATTACHMENTS, LEGACY_ATTACHMENTS]
+        .into_iter()
+        .find_map(|k| gojson::field(conf, k).map(|v| (k, v)))
+    else {
+        return Err(CniError::InvalidConfig(format!(
+            "GC needs {VALID_ATTACHMENTS}"
+        )));
+    };
+    let items = match value {
+        Value::Null => return Ok(Vec::new()),
+        Value::Array(items) => items,
+        other => return Err(field_error(other, key, "[]types.GCAttachment")),
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let obj = item
+            .as_object()
+            .ok_or_else(|| field_error(item, key, "types.GCAttachment"))?;
+        let text = |name: &str| match gojson::field(obj, name) {
+            None | Some(Value::Null) => Ok(String::new()),
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(other) => Err(field_error(other, name, "string")),
+        };
+        out.push((text("containerID")?, text("ifname")?));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -263,10 +280,33 @@ mod tests {
             conf.valid_attachments().unwrap(),
             vec![("c1".into(), "eth0".into()), ("c2".into(), "net1".into())]
         );
-        let conf = parse_netconf(br#"{"name":"n"}"#).unwrap();
-        assert!(conf.valid_attachments().unwrap().is_empty());
         let conf = parse_netconf(br#"{"name":"n","cni.dev/valid-attachments":{}}"#).unwrap();
         assert_eq!(conf.valid_attachments().unwrap_err().code(), 6);
+    }
+
+    #[test]
+    fn gc_without_valid_attachments_is_code_7_not_an_empty_list() {
+        let conf = parse_netconf(br#"{"name":"n"}"#).unwrap();
+        let e = conf.valid_attachments().unwrap_err();
+        assert_eq!(
+            (e.code(), e.msg().as_str()),
+            (7, "GC needs cni.dev/valid-attachments")
+        );
+        // null is an explicit empty list; the older spelling and Go's key matching count
+        let null = parse_netconf(br#"{"name":"n","cni.dev/valid-attachments":null}"#).unwrap();
+        assert!(null.valid_attachments().unwrap().is_empty());
+        let legacy = parse_netconf(br#"{"name":"n","cni.dev/attachments":[]}"#).unwrap();
+        assert!(legacy.valid_attachments().unwrap().is_empty());
+        let upper = parse_netconf(
+            br#"{"name":"n","CNI.dev/Valid-Attachments":[{"containerID":"a","ifname":"eth0"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            upper.valid_attachments().unwrap(),
+            vec![("a".into(), "eth0".into())]
+        );
+        let wrong = parse_netconf(br#"{"name":"n","cni.dev/valid-attachments":[1]}"#).unwrap();
+        assert_eq!(wrong.valid_attachments().unwrap_err().code(), 6);
     }
 
     #[test]

@@ -195,6 +195,64 @@ impl CniError {
     }
 }
 
+/// The errors of a best-effort verb (DEL, GC) that keeps going past failures, as
+/// netavark's `NetavarkErrorList`. None is lost: the report keeps the first error's
+/// code and message (the one the runtime acts on) and lists every other one in
+/// `details`, after the first error's own details.
+#[derive(Debug, Default)]
+pub struct ErrorList(Vec<CniError>);
+
+impl ErrorList {
+    pub fn new() -> Self {
+        ErrorList(Vec::new())
+    }
+
+    pub fn push(&mut self, e: CniError) {
+        self.0.push(e);
+    }
+
+    /// Records the error of a step, if it failed.
+    pub fn check(&mut self, r: Result<()>) {
+        if let Err(e) = r {
+            self.0.push(e);
+        }
+    }
+
+    /// Puts an error ahead of those recorded so far (one that happened first).
+    pub fn push_front(&mut self, e: CniError) {
+        self.0.insert(0, e);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// `Ok` when nothing failed, the error itself when one step failed, and for
+    /// more: the first one's code and message, with `details` listing the rest as
+    /// `<message> (code N)`, separated by `"; "`.
+    pub fn into_result(self) -> Result<()> {
+        let mut errs = self.0.into_iter();
+        let Some(first) = errs.next() else {
+            return Ok(());
+        };
+        let rest: Vec<String> = errs.map(|e| format!("{e} (code {})", e.code())).collect();
+        if rest.is_empty() {
+            return Err(first);
+        }
+        let own = first.details();
+        let details = if own.is_empty() {
+            rest.join("; ")
+        } else {
+            format!("{own}; {}", rest.join("; "))
+        };
+        Err(CniError::with_details(first.code(), first.msg(), details))
+    }
+}
+
 impl From<std::io::Error> for CniError {
     fn from(e: std::io::Error) -> Self {
         CniError::Io(e.to_string())
@@ -204,5 +262,47 @@ impl From<std::io::Error> for CniError {
 impl From<serde_json::Error> for CniError {
     fn from(e: serde_json::Error) -> Self {
         CniError::Decode(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_list_keeps_the_first_code_and_lists_the_rest() {
+        assert_eq!(ErrorList::new().into_result(), Ok(()));
+
+        let mut one = ErrorList::new();
+        one.check(Ok(()));
+        one.check(Err(CniError::Io("disk".into())));
+        assert_eq!(one.into_result(), Err(CniError::Io("disk".into())));
+
+        let mut many = ErrorList::new();
+        many.push(CniError::with_details(50, "ipam down", "dataDir gone"));
+        many.push(CniError::Internal(
+            "failed to tear down ipMasq: boom".into(),
+        ));
+        many.push(CniError::Io("no space".into()));
+        many.push_front(CniError::InvalidNetns("netns busy".into()));
+        assert_eq!(many.len(), 4);
+        let e = many.into_result().unwrap_err();
+        assert_eq!(e.code(), 8);
+        assert_eq!(e.msg(), "netns busy");
+        assert_eq!(
+            e.details(),
+            "ipam down; dataDir gone (code 50); failed to tear down ipMasq: boom (code 999); \
+             no space (code 5)"
+        );
+
+        // the first error's own details come first
+        let mut with_own = ErrorList::new();
+        with_own.push(CniError::with_details(7, "bad", "why"));
+        with_own.push(CniError::Internal("also".into()));
+        let e = with_own.into_result().unwrap_err();
+        assert_eq!(
+            (e.code(), e.details().as_str()),
+            (7, "why; also (code 999)")
+        );
     }
 }

@@ -104,7 +104,11 @@ fn write_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// Go's `%q` / `strconv.Quote` for a string.
+/// Go's `strconv.Quote` (what `%q` prints for a string): double quotes,
+/// backslash escapes for `"` and `\`, C escapes for the usual control
+/// characters, `\xNN` for other ASCII controls and `\uNNNN`/`\UNNNNNNNN`
+/// for non-printable code points. The one `%q` of the workspace (crates/firewall
+/// re-exports it as `go_quote`).
 pub fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
@@ -112,28 +116,33 @@ pub fn quote(s: &str) -> String {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
+            '\u{07}' => out.push_str("\\a"),
+            '\u{08}' => out.push_str("\\b"),
+            '\u{0c}' => out.push_str("\\f"),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+            '\u{0b}' => out.push_str("\\v"),
+            c if go_is_print(c) => out.push(c),
+            c if (c as u32) < 0x80 => {
                 let _ = write!(out, "\\x{:02x}", c as u32);
             }
-            c if c.is_control() => {
-                if (c as u32) <= 0xffff {
-                    let _ = write!(out, "\\u{:04x}", c as u32);
-                } else {
-                    let _ = write!(out, "\\U{:08x}", c as u32);
-                }
+            c if (c as u32) < 0x10000 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
             }
-            c => out.push(c),
+            c => {
+                let _ = write!(out, "\\U{:08x}", c as u32);
+            }
         }
     }
     out.push('"');
     out
+}
+
+/// Go's `strconv.IsPrint`, closely enough: no control characters and no
+/// spaces other than U+0020 (so U+00A0 is escaped, as in Go).
+fn go_is_print(c: char) -> bool {
+    c == ' ' || (!c.is_control() && !c.is_whitespace())
 }
 
 /// Go's `%q` for a `[]string`: `["a" "b"]`.

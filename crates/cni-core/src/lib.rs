@@ -46,8 +46,10 @@ pub mod types;
 pub mod version;
 
 pub use args::{parse_bool, parse_cni_args, IGNORE_UNKNOWN};
-pub use config::{parse_netconf, NetConf, MAX_CONFIG_BYTES, VALID_ATTACHMENTS};
-pub use error::{codes, CniError, Result};
+pub use config::{
+    gc_attachments, parse_netconf, NetConf, LEGACY_ATTACHMENTS, MAX_CONFIG_BYTES, VALID_ATTACHMENTS,
+};
+pub use error::{codes, CniError, ErrorList, Result};
 pub use invoke::{exec_plugin, find_plugin, set_in_process, RoleLookup};
 pub use skel::{
     about_line, format_panic, install_panic_hook, is_own_netns, plugin_main, run, split_path,

@@ -378,6 +378,20 @@ fn gate(args: &CmdArgs, minimum: &str, verb: &str) -> Result<()> {
     )))
 }
 
+/// GC without a list of attachments to keep is refused (code 7) here, before the
+/// plugin runs, so no plugin can read it as "nothing is valid" (see
+/// [`crate::config::gc_attachments`]).
+fn require_gc_attachments(args: &CmdArgs) -> Result<()> {
+    let v: Value = serde_json::from_slice(&args.stdin).map_err(|e| {
+        CniError::Decode(format!(
+            "failed to load netconf: {}",
+            gojson::syntax_error_text(&args.stdin, &e)
+        ))
+    })?;
+    let empty = crate::types::Map::new();
+    crate::config::gc_attachments(v.as_object().unwrap_or(&empty)).map(drop)
+}
+
 /// Go's `ns.CheckNetNS`: is `path` the netns this thread is in? A path that
 /// cannot be opened is "not ours" (DEL may get a vanished or empty netns).
 pub fn is_own_netns(path: &str) -> Result<bool> {
@@ -455,6 +469,7 @@ fn dispatch<P: Plugin + ?Sized>(
         }
         Some(Command::Gc) => {
             gate(&args, "1.1.0", "GC")?;
+            require_gc_attachments(&args)?;
             plugin.gc(&args)
         }
         Some(Command::Status) => {

@@ -98,6 +98,22 @@ fn conf(version: &str) -> String {
     format!(r#"{{"cniVersion":"{version}","name":"mynet","type":"weft"}}"#)
 }
 
+/// A GC request: the config plus the (here empty) list of attachments to keep.
+fn gc_conf(version: &str) -> String {
+    format!(
+        r#"{{"cniVersion":"{version}","name":"mynet","type":"weft","cni.dev/valid-attachments":[]}}"#
+    )
+}
+
+/// The config a verb needs: GC also carries `cni.dev/valid-attachments`.
+fn verb_conf(verb: &str, version: &str) -> String {
+    if verb == "GC" {
+        gc_conf(version)
+    } else {
+        conf(version)
+    }
+}
+
 fn go(plugin: &dyn Plugin, env: &HashMap<String, String>, stdin: &str) -> Outcome {
     let getenv = |k: &str| env.get(k).cloned();
     let mut input = stdin.as_bytes();
@@ -205,7 +221,7 @@ fn del_gc_status_need_less_env() {
     env.remove("CNI_NETNS");
     assert_eq!(go(&p, &env, &conf("1.0.0")).exit_code, 0);
     let env = env_of(&[("CNI_COMMAND", "GC"), ("CNI_PATH", "/x")]);
-    assert_eq!(go(&p, &env, &conf("1.1.0")).exit_code, 0);
+    assert_eq!(go(&p, &env, &gc_conf("1.1.0")).exit_code, 0);
     let env = env_of(&[("CNI_COMMAND", "STATUS"), ("CNI_PATH", "/x")]);
     assert_eq!(go(&p, &env, &conf("1.1.0")).exit_code, 0);
     assert_eq!(p.verbs(), vec![Command::Del, Command::Gc, Command::Status]);
@@ -347,11 +363,14 @@ fn verb_version_gates() {
     assert_eq!(go(&p, &full_env("CHECK"), &conf("0.4.0")).exit_code, 0);
 
     for verb in ["GC", "STATUS"] {
-        let out = go(&p, &full_env(verb), &conf("1.0.0"));
+        let out = go(&p, &full_env(verb), &verb_conf(verb, "1.0.0"));
         assert_error(&out, 1, &format!("config version does not allow {verb}"));
-        assert_eq!(go(&p, &full_env(verb), &conf("1.1.0")).exit_code, 0);
+        assert_eq!(
+            go(&p, &full_env(verb), &verb_conf(verb, "1.1.0")).exit_code,
+            0
+        );
         // Newer than anything we support.
-        let out = go(&p, &full_env(verb), &conf("2.0.0"));
+        let out = go(&p, &full_env(verb), &verb_conf(verb, "2.0.0"));
         assert_error(&out, 1, &format!("plugin version does not allow {verb}"));
     }
     // Passes the >= gate but is not a version we list.
@@ -376,10 +395,34 @@ fn verb_version_gates() {
 #[test]
 fn unimplemented_gc_and_status_succeed() {
     let env = env_of(&[("CNI_COMMAND", "GC"), ("CNI_PATH", "/x")]);
-    let out = go(&Minimal, &env, &conf("1.1.0"));
+    let out = go(&Minimal, &env, &gc_conf("1.1.0"));
     assert_eq!((out.exit_code, out.stdout.len()), (0, 0));
     let env = env_of(&[("CNI_COMMAND", "STATUS"), ("CNI_PATH", "/x")]);
     assert_eq!(go(&Minimal, &env, &conf("1.1.0")).exit_code, 0);
+}
+
+/// GC without `cni.dev/valid-attachments` is refused by the skeleton (code 7) before the
+/// plugin's gc runs: a plugin that read the absence as "nothing is valid" would remove
+/// the state of every live pod.
+#[test]
+fn gc_without_valid_attachments_is_refused_before_the_plugin_runs() {
+    let p = Recorder::default();
+    let env = env_of(&[("CNI_COMMAND", "GC"), ("CNI_PATH", "/x")]);
+    let out = go(&p, &env, &conf("1.1.0"));
+    assert_error(&out, 7, "GC needs cni.dev/valid-attachments");
+    let out = go(
+        &p,
+        &env,
+        r#"{"cniVersion":"1.1.0","name":"mynet","cni.dev/valid-attachments":"x"}"#,
+    );
+    assert_eq!(out.exit_code, 1);
+    assert!(p.verbs().is_empty(), "the plugin ran: {:?}", p.verbs());
+    // the older spelling, and null (an explicit "keep nothing"), reach the plugin
+    let legacy = r#"{"cniVersion":"1.1.0","name":"mynet","cni.dev/attachments":[]}"#;
+    assert_eq!(go(&p, &env, legacy).exit_code, 0);
+    let null = r#"{"cniVersion":"1.1.0","name":"mynet","cni.dev/valid-attachments":null}"#;
+    assert_eq!(go(&p, &env, null).exit_code, 0);
+    assert_eq!(p.verbs(), vec![Command::Gc, Command::Gc]);
 }
 
 #[test]

@@ -41,22 +41,76 @@ impl Tool {
         })
     }
 
-    /// Runs the tool with `args`, feeding `stdin` if given; returns stdout.
     /// Runs the tool and returns what it printed and how it exited, success or not (for
-    /// callers that read stdout of a failing command, like iptables-restore's `-S` probes).
-    pub fn output(
-        &self,
-        args: &[String],
-        stdin: Option<&str>,
-    ) -> Result<std::process::Output, FwError> {
+    /// callers that read stdout of a failing command, like iptables-restore's `-S` probes,
+    /// which print the chains they found before stopping at a missing one).
+    pub fn capture(&self, args: &[String], stdin: Option<&str>) -> Result<Output, FwError> {
         let path = self.resolve()?;
-        spawn_output(&path, &display_command(&self.name, args), args, stdin)
+        let output = spawn_output(&path, &display_command(&self.name, args), args, stdin)?;
+        Ok(Output::from_process(&output))
     }
 
+    /// Runs the tool with `args`, feeding `stdin` if given; stdout on success, else
+    /// `FwError::Command` with the exit status and stderr.
     pub fn run(&self, args: &[String], stdin: Option<&str>) -> Result<String, FwError> {
-        let path = self.resolve()?;
-        run_command(&path, &self.name, args, stdin)
+        let out = self.capture(args, stdin)?;
+        if out.success {
+            return Ok(out.stdout);
+        }
+        Err(out.into_error(self, args, stdin))
     }
+}
+
+/// What a command printed, and whether it succeeded.
+#[derive(Debug, Clone, Default)]
+pub struct Output {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+    /// `exit status N` or `killed by signal N`, for messages.
+    pub status: String,
+}
+
+impl Output {
+    fn from_process(output: &std::process::Output) -> Output {
+        let status = match (output.status.code(), exit_signal(&output.status)) {
+            (Some(code), _) => format!("exit status {code}"),
+            (None, Some(sig)) => format!("killed by signal {sig}"),
+            (None, None) => "abnormal exit".to_string(),
+        };
+        Output {
+            success: output.status.success(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            status,
+        }
+    }
+
+    /// The failure as `FwError::Command`: stderr (without iptables-nft's warning noise), or
+    /// stdout when stderr says nothing.
+    pub fn into_error(self, tool: &Tool, args: &[String], stdin: Option<&str>) -> FwError {
+        let mut stderr = clean_stderr(&self.stderr);
+        if stderr.is_empty() {
+            stderr = self.stdout.trim().to_string();
+        }
+        FwError::Command {
+            binary: tool.name.clone(),
+            command: display_command(&tool.name, args),
+            status: self.status,
+            stderr,
+            input: stdin.map(str::to_string),
+        }
+    }
+}
+
+/// stderr without iptables-nft's "# Warning: iptables-legacy tables present" noise.
+fn clean_stderr(s: &str) -> String {
+    s.lines()
+        .filter(|l| !l.starts_with("# Warning:"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim()
+        .to_string()
 }
 
 /// The binaries weft's firewall code runs. Every field can be overridden
@@ -194,38 +248,6 @@ fn spawn_output(
     .map_err(|source| FwError::Spawn {
         command: command.to_string(),
         source,
-    })
-}
-
-/// Runs `path` with `args` (no shell), optionally feeding `stdin`; stdout on success, else
-/// `FwError::Command` with the exit status and stderr.
-fn run_command(
-    path: &Path,
-    binary: &str,
-    args: &[String],
-    stdin: Option<&str>,
-) -> Result<String, FwError> {
-    let command = display_command(binary, args);
-    let output = spawn_output(path, &command, args, stdin)?;
-
-    if output.status.success() {
-        return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
-    }
-    let status = match (output.status.code(), exit_signal(&output.status)) {
-        (Some(code), _) => format!("exit status {code}"),
-        (None, Some(sig)) => format!("killed by signal {sig}"),
-        (None, None) => "abnormal exit".to_string(),
-    };
-    let mut stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
-    if stderr.is_empty() {
-        stderr = String::from_utf8_lossy(&output.stdout).trim().to_string();
-    }
-    Err(FwError::Command {
-        binary: binary.to_string(),
-        command,
-        status,
-        stderr,
-        input: stdin.map(str::to_string),
     })
 }
 

@@ -100,18 +100,13 @@ impl Iptables {
         if batch.is_empty() {
             return Ok(());
         }
-        if let Some(arg) = batch.unsafe_word() {
-            return Err(FwError::UnsafeArgument {
-                binary: self.restore.name.clone(),
-                arg: arg.to_string(),
-            });
-        }
+        let input = batch.checked_render(&self.restore.name)?;
         let argv = vec![
             "--noflush".to_string(),
             "-w".to_string(),
             self.wait.to_string(),
         ];
-        self.restore.run(&argv, Some(&batch.render())).map(|_| ())
+        self.restore.run(&argv, Some(&input)).map(|_| ())
     }
 
     /// Go's `SupportsIPTables`: the binary exists and can list
@@ -428,6 +423,17 @@ impl RestoreBatch {
         self.command("-D", chain, None, args)
     }
 
+    /// `-N CHAIN`: creates a user chain (the batch fails if it exists).
+    pub fn new_chain(&mut self, chain: &str) -> &mut Self {
+        self.command("-N", chain, None, &[])
+    }
+
+    /// `-S CHAIN`: prints the chain's rules as iptables-restore parses the line, so a
+    /// batch that stops at a missing chain still shows the chains listed before it.
+    pub fn list(&mut self, chain: &str) -> &mut Self {
+        self.command("-S", chain, None, &[])
+    }
+
     /// `-F CHAIN`.
     pub fn flush_chain(&mut self, chain: &str) -> &mut Self {
         self.command("-F", chain, None, &[])
@@ -460,6 +466,13 @@ impl RestoreBatch {
         self
     }
 
+    /// Appends the commands of `other` (a batch on the same table).
+    pub fn extend(&mut self, other: RestoreBatch) -> &mut Self {
+        self.lines.extend(other.lines);
+        self.unsafe_words.extend(other.unsafe_words);
+        self
+    }
+
     /// Whether nothing has been added.
     pub fn is_empty(&self) -> bool {
         self.lines.is_empty()
@@ -470,6 +483,18 @@ impl RestoreBatch {
     /// it).
     pub fn unsafe_word(&self) -> Option<&str> {
         self.unsafe_words.first().map(String::as_str)
+    }
+
+    /// [`RestoreBatch::render`], refused with [`FwError::UnsafeArgument`] when a word
+    /// holds a control character (`binary` names the tool in the message).
+    pub fn checked_render(&self, binary: &str) -> Result<String, FwError> {
+        match self.unsafe_word() {
+            Some(arg) => Err(FwError::UnsafeArgument {
+                binary: binary.to_string(),
+                arg: arg.to_string(),
+            }),
+            None => Ok(self.render()),
+        }
     }
 
     /// The lines added so far, without the `*table`/`COMMIT` frame.

@@ -1,7 +1,7 @@
 //! weft's firewall layer: Go-compatible chain names and comments, a thin
 //! iptables wrapper (argv vectors, bounded xtables lock wait,
 //! iptables-restore batches), nftables through the `nft` binary, and the
-//! bridge plugin's ipMasq on top of them.
+//! bridge plugin's ipMasq and macspoofchk on top of them.
 //!
 //! Everything runs the real binaries in the network namespace of the
 //! calling thread, so callers that work on another netns run these
@@ -17,11 +17,12 @@ pub mod ipmasq;
 pub mod iptables;
 pub mod names;
 pub mod nft;
+pub mod spoofcheck;
 
 use ipnetwork::IpNetwork;
 
 pub use error::FwError;
-pub use exec::{display_command, resolve_binary, Tool, Tools, DEFAULT_LOCK_WAIT_SECS};
+pub use exec::{display_command, resolve_binary, Output, Tool, Tools, DEFAULT_LOCK_WAIT_SECS};
 pub use iptables::Family;
 pub use names::{chain_name, format_comment, go_quote, hash_with_prefix};
 

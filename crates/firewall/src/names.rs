@@ -50,42 +50,9 @@ pub fn format_comment(name: &str, id: &str) -> String {
     format!("name: {} id: {}", go_quote(name), go_quote(id))
 }
 
-/// Go's `strconv.Quote` (what `%q` prints for a string): double quotes,
-/// backslash escapes for `"` and `\`, C escapes for the usual control
-/// characters, `\xNN` for other ASCII controls and `\uNNNN`/`\UNNNNNNNN`
-/// for non-printable code points.
-pub fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{07}' => out.push_str("\\a"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{0b}' => out.push_str("\\v"),
-            c if go_is_print(c) => out.push(c),
-            c if (c as u32) < 0x80 => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c if (c as u32) < 0x10000 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push_str(&format!("\\U{:08x}", c as u32)),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// Approximates Go's `unicode.IsPrint`: graphic characters plus the ASCII
-/// space (other spaces, like U+00A0, are escaped by Go).
-fn go_is_print(c: char) -> bool {
-    if c == ' ' {
-        return true;
-    }
-    !c.is_control() && !c.is_whitespace()
-}
+/// Go's `strconv.Quote` (what `%q` prints for a string): cni-core's, the one `%q` of
+/// the workspace.
+pub use weft_cni_core::gojson::quote as go_quote;
 
 #[cfg(test)]
 mod tests {

@@ -43,6 +43,31 @@ impl Nft {
         self.bin.run(&args, Some(script)).map(|_| ())
     }
 
+    /// Runs `nft -j -f -` with a JSON batch on stdin (one atomic transaction).
+    pub fn run_json(&self, batch: &Value) -> Result<(), FwError> {
+        let args = ["-j", "-f", "-"].map(String::from);
+        self.bin.run(&args, Some(&batch.to_string())).map(|_| ())
+    }
+
+    /// `nft -j <args>` parsed as JSON, or `None` when the table or chain does
+    /// not exist.
+    pub fn list_json(&self, args: &[&str]) -> Result<Option<Value>, FwError> {
+        let args: Vec<String> = std::iter::once("-j")
+            .chain(args.iter().copied())
+            .map(String::from)
+            .collect();
+        match self.bin.run(&args, None) {
+            Ok(out) => serde_json::from_str(&out)
+                .map(Some)
+                .map_err(|e| FwError::Parse {
+                    binary: self.bin.name.clone(),
+                    msg: e.to_string(),
+                }),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Rules of `family table chain`, or `None` when the table or chain
     /// does not exist.
     pub fn list_chain(
@@ -192,6 +217,35 @@ impl NftScript {
         self
     }
 
+    /// `add chain F T NAME { type T hook H priority P ; [comment "…" ;] }`, with a
+    /// priority that may be one of nft's names (`srcnat`, `filter`, …).
+    pub fn add_named_base_chain(
+        &mut self,
+        name: &str,
+        kind: &str,
+        hook: &str,
+        priority: &str,
+        comment: Option<&str>,
+    ) -> &mut Self {
+        let mut l = format!(
+            "add chain {} {} {name} {{ type {kind} hook {hook} priority {priority} ;",
+            self.family, self.table
+        );
+        if let Some(c) = comment {
+            l.push_str(&format!(" comment {} ;", nft_quote(c)));
+        }
+        l.push_str(" }");
+        self.lines.push(l);
+        self
+    }
+
+    /// `delete table F T`.
+    pub fn delete_table(&mut self) -> &mut Self {
+        self.lines
+            .push(format!("delete table {} {}", self.family, self.table));
+        self
+    }
+
     /// `flush chain F T NAME`.
     pub fn flush_chain(&mut self, name: &str) -> &mut Self {
         self.lines
@@ -324,6 +378,23 @@ pub fn truncate_comment(mut s: String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn named_base_chain_with_comment() {
+        let mut s = NftScript::new("ip", "flannel-ipv4");
+        s.add_named_base_chain("postrtg", "nat", "postrouting", "srcnat", Some("a \"b\""))
+            .add_named_base_chain("forward", "filter", "forward", "filter", None)
+            .delete_table();
+        assert_eq!(
+            s.render(),
+            "add chain ip flannel-ipv4 postrtg { type nat hook postrouting priority srcnat ; comment \"a b\" ; }\n\
+             add chain ip flannel-ipv4 forward { type filter hook forward priority filter ; }\n\
+             delete table ip flannel-ipv4\n"
+        );
+        assert!(s.without_object_comments().render().starts_with(
+            "add chain ip flannel-ipv4 postrtg { type nat hook postrouting priority srcnat ; }\n"
+        ));
+    }
 
     #[test]
     fn script_text_matches_knftables() {

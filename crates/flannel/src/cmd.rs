@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 use weft_cni_core::{
-    exec_plugin, CmdArgs, CniError, CniResult, Command, Result, VALID_ATTACHMENTS,
+    exec_plugin, CmdArgs, CniError, CniResult, Command, ErrorList, Result, VALID_ATTACHMENTS,
 };
 
 use crate::config::{check_plugin_name, FlannelConf};
@@ -196,13 +196,8 @@ pub fn cmd_del(args: &CmdArgs) -> Result<()> {
 pub fn cmd_check(args: &CmdArgs) -> Result<()> {
     let conf = FlannelConf::load(&args.stdin)?;
     let path = scratch::path(&conf.data_dir, &args.container_id);
-    // An ADD killed while saving leaves its temporary file; it is this DEL's to remove.
-    if let Err(e) = scratch::remove_stale_temps(&conf.data_dir, Some(&args.container_id)) {
-        eprintln!(
-            "flannel: DEL: cannot remove temporary files in {}: {e}",
-            conf.data_dir.display()
-        );
-    }
+    // CHECK only reads, as Go's: an interrupted ADD's temporary file is DEL's and GC's to
+    // remove.
     let bytes = match scratch::read(&conf.data_dir, &args.container_id) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -287,7 +282,7 @@ pub fn cmd_gc(args: &CmdArgs) -> Result<()> {
     let conf = FlannelConf::load(&args.stdin)?;
     let valid = conf.net.valid_attachments()?;
     let valid_ids: HashSet<&str> = valid.iter().map(|(id, _)| id.as_str()).collect();
-    let mut first: Option<CniError> = None;
+    let mut errors = ErrorList::new();
     let ids = scratch::list(&conf.data_dir)
         .map_err(|e| io_error("failed to list", &conf.data_dir, &e))?;
     let mut live: HashMap<String, Map<String, Value>> = HashMap::new();
@@ -310,7 +305,7 @@ pub fn cmd_gc(args: &CmdArgs) -> Result<()> {
         match scratch::remove(&conf.data_dir, &id) {
             Ok(()) => eprintln!("flannel: GC: removed the saved config of container {id}"),
             Err(e) => {
-                first.get_or_insert(io_error(
+                errors.push(io_error(
                     "failed to remove",
                     &scratch::path(&conf.data_dir, &id),
                     &e,
@@ -323,13 +318,11 @@ pub fn cmd_gc(args: &CmdArgs) -> Result<()> {
         Ok(0) => {}
         Ok(n) => eprintln!("flannel: GC: removed {n} temporary files of interrupted ADDs"),
         Err(e) => {
-            first.get_or_insert(io_error("failed to clean", &conf.data_dir, &e));
+            errors.push(io_error("failed to clean", &conf.data_dir, &e));
         }
     }
-    if let Err(e) = forward_gc(args, &conf, &valid, live) {
-        first.get_or_insert(e);
-    }
-    first.map_or(Ok(()), Err)
+    errors.check(forward_gc(args, &conf, &valid, live));
+    errors.into_result()
 }
 
 /// GC goes to the delegate with a config built from the current conf: the saved config of a

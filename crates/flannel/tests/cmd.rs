@@ -332,6 +332,23 @@ fn check_sends_saved_config_with_prev_result() {
     assert_eq!(code, 3);
 }
 
+/// CHECK only reads (as Go's): the temporary file of an interrupted ADD (pid 0: its writer
+/// is gone) stays until DEL, which removes it.
+#[test]
+fn check_leaves_files_alone_and_del_removes_stale_temps() {
+    let n = Node::new();
+    assert_eq!(n.call("ADD", &n.conf("1.0.0", ""), "c1").exit_code, 0);
+    let stale = n.p("data").join(".c1.0.tmp");
+    fs::write(&stale, b"{").unwrap();
+    let prev = r#","prevResult":{"cniVersion":"1.0.0","ips":[{"address":"10.1.17.2/24"}]}"#;
+    let out = n.call("CHECK", &n.conf("1.0.0", prev), "c1");
+    assert_eq!(out.exit_code, 0, "{}", out.stdout_str());
+    assert!(stale.exists(), "CHECK removed a file");
+    assert!(!out.stderr_str().contains("DEL"), "{}", out.stderr_str());
+    assert_eq!(n.call("DEL", &n.conf("1.0.0", ""), "c1").exit_code, 0);
+    assert!(!stale.exists(), "DEL left the stale temporary file");
+}
+
 #[test]
 fn gc_removes_stale_files_of_this_network_and_forwards() {
     let n = Node::new();
@@ -350,7 +367,8 @@ fn gc_removes_stale_files_of_this_network_and_forwards() {
     assert_eq!(sent["name"], "cbr0");
     // the delegate's GC error is reported, after the cleanup
     n.fail("GC", 50);
-    let (code, msg) = error(&n.call("GC", &n.conf("1.1.0", ""), ""));
+    let keep_none = r#","cni.dev/valid-attachments":[]"#;
+    let (code, msg) = error(&n.call("GC", &n.conf("1.1.0", keep_none), ""));
     assert_eq!(code, 50);
     assert!(msg.starts_with("failed to delegate GC to fake"), "{msg}");
     assert!(n.saved("c1").is_none());

@@ -12,7 +12,7 @@ use anyhow::{anyhow, Result};
 use ipnetwork::IpNetwork;
 use tracing::{debug, info, warn};
 use weft_firewall::iptables::{rule, Iptables, RestoreBatch, RuleArgs, TableDump};
-use weft_firewall::nft::Nft;
+use weft_firewall::nft::{Nft, NftScript};
 use weft_firewall::{Family, Tools};
 
 pub const MASQ_CHAIN: &str = "FLANNEL-POSTRTG";
@@ -205,8 +205,9 @@ fn nft_family(f: Family) -> (&'static str, &'static str) {
 /// like Go's `Init`; chains only for what is enabled).
 pub fn nft_script(f: Family, n: Option<FamilyNets>, spec: &Spec) -> String {
     let (fam, table) = nft_family(f);
-    let mut s = format!("add table {fam} {table} {{ comment \"rules for {table}\" ; }}\n");
-    let Some(n) = n else { return s };
+    let mut s = NftScript::new(fam, table);
+    s.add_table(Some(&format!("rules for {table}")));
+    let Some(n) = n else { return s.render() };
     let (c, p) = (n.cluster.to_string(), n.pod.to_string());
     let masquerade = if spec.random_fully {
         "masquerade fully-random"
@@ -219,26 +220,56 @@ pub fn nft_script(f: Family, n: Option<FamilyNets>, spec: &Spec) -> String {
         "ff00::/8"
     };
     if spec.masq {
-        s.push_str(&format!(
-            "add chain {fam} {table} postrtg {{ type nat hook postrouting priority srcnat ; comment \"chain to manage traffic masquerading by flannel\" ; }}\n\
-             flush chain {fam} {table} postrtg\n\
-             add rule {fam} {table} postrtg meta mark 0x4000 return\n\
-             add rule {fam} {table} postrtg {fam} saddr {p} {fam} daddr {c} return\n\
-             add rule {fam} {table} postrtg {fam} saddr {c} {fam} daddr {p} return\n\
-             add rule {fam} {table} postrtg {fam} saddr != {p} {fam} daddr {c} return\n\
-             add rule {fam} {table} postrtg {fam} saddr {c} {fam} daddr != {multicast} {masquerade}\n\
-             add rule {fam} {table} postrtg {fam} saddr != {c} {fam} daddr {c} {masquerade}\n"
-        ));
+        let chain = "postrtg";
+        s.add_named_base_chain(
+            chain,
+            "nat",
+            "postrouting",
+            "srcnat",
+            Some("chain to manage traffic masquerading by flannel"),
+        )
+        .flush_chain(chain)
+        .add_rule(chain, "meta mark 0x4000 return", None)
+        .add_rule(
+            chain,
+            &format!("{fam} saddr {p} {fam} daddr {c} return"),
+            None,
+        )
+        .add_rule(
+            chain,
+            &format!("{fam} saddr {c} {fam} daddr {p} return"),
+            None,
+        )
+        .add_rule(
+            chain,
+            &format!("{fam} saddr != {p} {fam} daddr {c} return"),
+            None,
+        )
+        .add_rule(
+            chain,
+            &format!("{fam} saddr {c} {fam} daddr != {multicast} {masquerade}"),
+            None,
+        )
+        .add_rule(
+            chain,
+            &format!("{fam} saddr != {c} {fam} daddr {c} {masquerade}"),
+            None,
+        );
     }
     if spec.forward {
-        s.push_str(&format!(
-            "add chain {fam} {table} forward {{ type filter hook forward priority filter ; comment \"chain to accept flannel traffic\" ; }}\n\
-             flush chain {fam} {table} forward\n\
-             add rule {fam} {table} forward {fam} saddr {c} accept\n\
-             add rule {fam} {table} forward {fam} daddr {c} accept\n"
-        ));
+        let chain = "forward";
+        s.add_named_base_chain(
+            chain,
+            "filter",
+            "forward",
+            "filter",
+            Some("chain to accept flannel traffic"),
+        )
+        .flush_chain(chain)
+        .add_rule(chain, &format!("{fam} saddr {c} accept"), None)
+        .add_rule(chain, &format!("{fam} daddr {c} accept"), None);
     }
-    s
+    s.render()
 }
 
 /// On a node without iptables (the binaries, not the kernel: nftables-only
@@ -343,7 +374,7 @@ pub fn cleanup_other(tools: &Tools, spec: &Spec) {
         for f in [Family::V4, Family::V6] {
             let (fam, table) = nft_family(f);
             if let Ok(Some(_)) = nft.list_table(fam, table) {
-                match nft.run_script(&format!("delete table {fam} {table}\n")) {
+                match nft.run_script(&NftScript::new(fam, table).delete_table().render()) {
                     Ok(()) => info!("removed nft table {fam} {table} (iptables mode)"),
                     Err(e) => debug!("remove nft table {fam} {table}: {e}"),
                 }

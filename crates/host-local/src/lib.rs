@@ -6,8 +6,8 @@
 
 use serde_json::Value;
 use weft_cni_core::{
-    parse_cni_args, plugin_main, CmdArgs, CniError, CniResult, Dns, IpConfig, Plugin, Result,
-    Route, CURRENT_VERSION, DEFAULT_VERSION,
+    parse_cni_args, parse_netconf, plugin_main, CmdArgs, CniError, CniResult, Dns, IpConfig,
+    Plugin, Result, Route, CURRENT_VERSION, DEFAULT_VERSION,
 };
 use weft_ipam::{AddResult, IpamConfig, IpamError};
 
@@ -86,7 +86,15 @@ impl Plugin for HostLocal {
 
     fn gc(&self, args: &CmdArgs) -> Result<()> {
         let conf = load(args)?;
-        let valid = weft_ipam::parse_valid_attachments(&args.stdin).map_err(cni_error)?;
+        // cni-core's GC rule (the skeleton has already refused a request without the list).
+        let valid: Vec<weft_ipam::Attachment> = parse_netconf(&args.stdin)?
+            .valid_attachments()?
+            .into_iter()
+            .map(|(container_id, ifname)| weft_ipam::Attachment {
+                container_id,
+                ifname,
+            })
+            .collect();
         weft_ipam::gc(&conf, &valid).map(drop).map_err(cni_error)
     }
 

@@ -420,41 +420,6 @@ fn collect_ranges(
     Ok(ranges)
 }
 
-/// Reads GC's `cni.dev/valid-attachments` (or the older spelling
-/// `cni.dev/attachments` that libcni also sends). A missing key is an
-/// error rather than "nothing is valid", so a malformed request cannot
-/// release every reservation; `null` is an empty list.
-pub fn parse_valid_attachments(stdin: &[u8]) -> Result<Vec<Attachment>> {
-    let value: Value = serde_json::from_slice(stdin)
-        .map_err(|e| IpamError::Decode(format!("error parsing configuration: {e}")))?;
-    let Value::Object(net) = value else {
-        return Err(wrong_type("configuration", "an object", &value));
-    };
-    let key = ["cni.dev/valid-attachments", "cni.dev/attachments"]
-        .into_iter()
-        .find(|k| net.keys().any(|n| n.eq_ignore_ascii_case(k)))
-        .ok_or_else(|| {
-            IpamError::InvalidConfig("GC needs cni.dev/valid-attachments".to_string())
-        })?;
-    let list = get_array(&net, key, "")?;
-    let mut out = Vec::with_capacity(list.len());
-    for (i, item) in list.iter().enumerate() {
-        let path = format!("{key}[{i}]");
-        let Value::Object(obj) = item else {
-            return Err(wrong_type(&path, "an object", item));
-        };
-        out.push(Attachment {
-            container_id: get_str(obj, "containerID", &path)?
-                .unwrap_or_default()
-                .to_string(),
-            ifname: get_str(obj, "ifname", &path)?
-                .unwrap_or_default()
-                .to_string(),
-        });
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     //! Vectors from Go's config_test.go, plus error-path coverage.
@@ -924,34 +889,5 @@ mod tests {
             range("10.1.2.0/24", "10.1.2.1", "10.1.2.254", "10.1.2.1")
         );
         assert_eq!(conf.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
-    }
-
-    #[test]
-    fn valid_attachments() {
-        let list = parse_valid_attachments(
-            br#"{"name": "n", "cni.dev/valid-attachments": [{"containerID": "a", "ifname": "eth0"}, {"containerID": "b", "ifname": "net1"}]}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            list,
-            vec![
-                Attachment {
-                    container_id: "a".into(),
-                    ifname: "eth0".into()
-                },
-                Attachment {
-                    container_id: "b".into(),
-                    ifname: "net1".into()
-                },
-            ]
-        );
-        let legacy = parse_valid_attachments(br#"{"cni.dev/attachments": []}"#).unwrap();
-        assert!(legacy.is_empty());
-        let null = parse_valid_attachments(br#"{"cni.dev/valid-attachments": null}"#).unwrap();
-        assert!(null.is_empty());
-        let missing = parse_valid_attachments(br#"{"name": "n"}"#).unwrap_err();
-        assert_eq!(missing.code(), 7);
-        let wrong = parse_valid_attachments(br#"{"cni.dev/valid-attachments": [1]}"#).unwrap_err();
-        assert_eq!(wrong.code(), 6);
     }
 }

@@ -19,9 +19,7 @@ mod store;
 use std::net::IpAddr;
 
 pub use allocator::{allocate, Allocation, RangeIter};
-pub use config::{
-    load_config, parse_valid_attachments, Attachment, IpamConfig, RouteConf, DEFAULT_DATA_DIR,
-};
+pub use config::{load_config, Attachment, IpamConfig, RouteConf, DEFAULT_DATA_DIR};
 pub use dns::{parse_resolv_conf, parse_resolv_text, DnsConf};
 pub use error::{IpamError, Result};
 pub use range::{Range, RangeConf, RangeSet};

@@ -27,12 +27,11 @@ use std::collections::BTreeSet;
 
 use ipnetwork::IpNetwork;
 use weft_firewall::iptables::{
-    quote_restore_word, same_rule, Family, Iptables, RuleArgs, SavedRule, TableDump,
+    same_rule, Family, Iptables, RestoreBatch, RuleArgs, SavedRule, TableDump,
 };
 use weft_firewall::{chain_name, FwError, Tool, Tools};
 
 use crate::config::{PortMapConf, PortMapping, Protocol};
-use crate::exec;
 
 pub const TOP_DNAT_CHAIN: &str = "CNI-HOSTPORT-DNAT";
 pub const SETMARK_CHAIN: &str = "CNI-HOSTPORT-SETMARK";
@@ -303,68 +302,21 @@ fn dump_contains(dump: &TableDump, chain: &str, rule: &[String]) -> bool {
 // ---------------------------------------------------------------------------------------------
 // iptables-restore batches
 
-/// One `*nat ... COMMIT` transaction for `iptables-restore --noflush`; `-S` lines list chains
-/// (printed when parsed, so a failing batch still shows the chains listed before the failure).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Batch {
-    lines: Vec<String>,
-}
+/// One `*nat ... COMMIT` transaction for `iptables-restore --noflush`: crates/firewall's
+/// [`RestoreBatch`] (same quoting, same refusal of control characters); `-S` lines list
+/// chains (printed when parsed, so a failing batch still shows the chains listed before the
+/// failure).
+pub type Batch = RestoreBatch;
 
-impl Batch {
-    fn cmd(&mut self, op: &str, chain: &str, pos: Option<u32>, rule: &[String]) -> &mut Self {
-        let mut line = format!("{op} {}", quote_restore_word(chain));
-        if let Some(p) = pos {
-            line.push_str(&format!(" {p}"));
-        }
-        for w in rule {
-            line.push(' ');
-            line.push_str(&quote_restore_word(w));
-        }
-        self.lines.push(line);
-        self
-    }
-    pub fn new_chain(&mut self, chain: &str) -> &mut Self {
-        self.cmd("-N", chain, None, &[])
-    }
-    pub fn flush(&mut self, chain: &str) -> &mut Self {
-        self.cmd("-F", chain, None, &[])
-    }
-    pub fn delete_chain(&mut self, chain: &str) -> &mut Self {
-        self.cmd("-X", chain, None, &[])
-    }
-    pub fn append(&mut self, chain: &str, rule: &[String]) -> &mut Self {
-        self.cmd("-A", chain, None, rule)
-    }
-    pub fn insert(&mut self, chain: &str, pos: u32, rule: &[String]) -> &mut Self {
-        self.cmd("-I", chain, Some(pos), rule)
-    }
-    pub fn delete(&mut self, chain: &str, rule: &[String]) -> &mut Self {
-        self.cmd("-D", chain, None, rule)
-    }
-    pub fn list(&mut self, chain: &str) -> &mut Self {
-        self.cmd("-S", chain, None, &[])
-    }
-    pub fn is_empty(&self) -> bool {
-        self.lines.is_empty()
-    }
-    pub fn lines(&self) -> &[String] {
-        &self.lines
-    }
-    pub fn render(&self) -> String {
-        let mut out = String::from("*nat\n");
-        for l in &self.lines {
-            out.push_str(l);
-            out.push('\n');
-        }
-        out.push_str("COMMIT\n");
-        out
-    }
+/// An empty batch on the nat table.
+pub fn nat_batch() -> Batch {
+    RestoreBatch::new(NAT)
 }
 
 /// The fast-path ADD: create the container's chain (fails if it exists), fill it, append the
 /// entry rules. Fails as a whole if CNI-HOSTPORT-DNAT or the mark chain is missing.
 pub fn fresh_add_batch(chain: &str, rules: &[RuleArgs], entries: &[RuleArgs]) -> Batch {
-    let mut b = Batch::default();
+    let mut b = nat_batch();
     b.new_chain(chain);
     for r in rules {
         b.append(chain, r);
@@ -378,7 +330,7 @@ pub fn fresh_add_batch(chain: &str, rules: &[RuleArgs], entries: &[RuleArgs]) ->
 /// The fast-path read: the five small shared chains (only PREROUTING and OUTPUT without the
 /// mark chains).
 pub fn shared_read_batch(shared: &Shared) -> Batch {
-    let mut b = Batch::default();
+    let mut b = nat_batch();
     b.list("PREROUTING").list("OUTPUT");
     if shared.mark_chains {
         b.list("POSTROUTING").list(SETMARK_CHAIN).list(MASQ_CHAIN);
@@ -437,7 +389,7 @@ pub fn reconcile_container(
                 .zip(rules)
                 .all(|(have, want)| rule_eq(&have.args, want));
         if !same {
-            b.flush(chain);
+            b.flush_chain(chain);
             for r in rules {
                 b.append(chain, r);
             }
@@ -473,14 +425,14 @@ pub fn reconcile_container(
 
 /// Removes every rule that jumps to `chain` (anywhere), then the chain.
 pub fn remove_chain_batch(dump: &TableDump, chain: &str) -> Batch {
-    let mut b = Batch::default();
+    let mut b = nat_batch();
     for r in dump.rules.iter().filter(|r| r.chain != chain) {
         if r.target() == Some(chain) {
             b.delete(&r.chain, &r.args);
         }
     }
     if dump.has_chain(chain) {
-        b.flush(chain).delete_chain(chain);
+        b.flush_chain(chain).delete_chain(chain);
     }
     b
 }
@@ -559,22 +511,18 @@ impl Ipt {
         if batch.is_empty() {
             return Ok(String::new());
         }
-        exec::run_ok(
-            self.restore_tool(),
-            &self.restore_args(),
-            Some(&batch.render()),
-        )
+        let input = batch.checked_render(&self.restore_tool().name)?;
+        self.restore_tool().run(&self.restore_args(), Some(&input))
     }
 
     /// Runs a batch of `-S` lines and parses what was listed, even if a later line failed
     /// (a missing chain): the chains missing from the dump are the ones that do not exist, or
     /// were not reached. `Err` only when the tool could not run at all.
     pub fn read(&self, batch: &Batch) -> Result<(TableDump, bool), FwError> {
-        let out = exec::run(
-            self.restore_tool(),
-            &self.restore_args(),
-            Some(&batch.render()),
-        )?;
+        let input = batch.checked_render(&self.restore_tool().name)?;
+        let out = self
+            .restore_tool()
+            .capture(&self.restore_args(), Some(&input))?;
         let dump = TableDump::parse(&out.stdout).map_err(|msg| FwError::Parse {
             binary: self.restore_tool().name.clone(),
             msg,
@@ -614,7 +562,7 @@ pub fn add(ipt: &Ipt, spec: &DnatSpec, shared: &Shared) -> Result<(), FwError> {
         Err(_) => {}
         Ok(_) => {
             if let Some((dump, _)) = listed {
-                let mut repair = Batch::default();
+                let mut repair = nat_batch();
                 ensure_shared(&mut repair, &dump, shared, false);
                 if repair.is_empty() || ipt.restore(&repair).is_ok() {
                     return Ok(());
@@ -637,7 +585,7 @@ fn slow_add(
     let mut last = None;
     for _ in 0..ATTEMPTS {
         let dump = ipt.list_table()?;
-        let mut b = Batch::default();
+        let mut b = nat_batch();
         ensure_shared(&mut b, &dump, shared, true);
         reconcile_container(&mut b, &dump, chain, rules, entries);
         match ipt.restore(&b) {
@@ -679,11 +627,11 @@ pub fn del(
     known_udp: &[u16],
 ) -> Result<Removed, DelError> {
     if !known.is_empty() {
-        let mut b = Batch::default();
+        let mut b = nat_batch();
         for e in known {
             b.delete(TOP_DNAT_CHAIN, e);
         }
-        b.flush(chain).delete_chain(chain);
+        b.flush_chain(chain).delete_chain(chain);
         if ipt.restore(&b).is_ok() {
             return Ok(Removed {
                 udp_ports: known_udp.to_vec(),
@@ -692,7 +640,7 @@ pub fn del(
     }
     let mut last = None;
     for _ in 0..2 {
-        let mut read = Batch::default();
+        let mut read = nat_batch();
         read.list("OUTPUT").list(chain).list(TOP_DNAT_CHAIN);
         let (dump, _) = ipt.read(&read).map_err(DelError::Unusable)?;
         if !dump.builtin_chains.iter().any(|c| c == "OUTPUT") {
@@ -732,7 +680,7 @@ pub fn del(
 /// CNI-HOSTPORT-DNAT exist.
 pub fn check(ipt: &Ipt, spec: &DnatSpec) -> Result<(), String> {
     let chain = spec.chain();
-    let mut read = Batch::default();
+    let mut read = nat_batch();
     read.list("OUTPUT")
         .list(&chain)
         .list(TOP_DNAT_CHAIN)
@@ -783,12 +731,9 @@ pub fn check(ipt: &Ipt, spec: &DnatSpec) -> Result<(), String> {
 pub fn gc(ipt: &Ipt, net: &str, valid: &BTreeSet<&str>) -> Result<usize, FwError> {
     let dump = ipt.list_table()?;
     let stale = stale_chains(&dump, net, valid);
-    let mut b = Batch::default();
+    let mut b = nat_batch();
     for chain in &stale {
-        let part = remove_chain_batch(&dump, chain);
-        for l in part.lines() {
-            b.lines.push(l.clone());
-        }
+        b.extend(remove_chain_batch(&dump, chain));
     }
     ipt.restore(&b)?;
     Ok(stale.len())

@@ -25,7 +25,6 @@
 
 pub mod config;
 pub mod conntrack;
-mod exec;
 pub mod iptables;
 pub mod nft;
 mod trace;
@@ -35,7 +34,7 @@ use std::net::IpAddr;
 
 use ipnetwork::IpNetwork;
 use serde_json::Value;
-use weft_cni_core::{parse_netconf, plugin_main, CmdArgs, CniError, Plugin, Result};
+use weft_cni_core::{parse_netconf, plugin_main, CmdArgs, CniError, ErrorList, Plugin, Result};
 use weft_firewall::{Family, FwError, Tools};
 
 use config::{BackendChoice, PortMapConf};
@@ -106,31 +105,54 @@ pub fn cmd_add(args: &CmdArgs) -> Result<Value> {
     let cid = args.container_id.as_str();
     trace.mark("config");
     match conf.backend {
-        BackendChoice::Iptables => add_iptables(&tools, &conf, cid, &nets)?,
         BackendChoice::Nftables => add_nft(&tools, &conf, cid, &nets)?,
         BackendChoice::Auto => {
             // Go probes iptables before every ADD; that costs an exec, so try iptables and
             // probe only if it fails.
             if let Err(e) = add_iptables(&tools, &conf, cid, &nets) {
                 // A busy iptables is not a missing one (and probing would wait again).
-                if e.msg().contains("holding the xtables lock") {
-                    return Err(e);
+                if e.source.is_lock_timeout() {
+                    return Err(e.into());
                 }
                 if config::resolve_auto() == BackendChoice::Nftables {
                     add_nft(&tools, &conf, cid, &nets)?;
                 } else {
-                    return Err(e);
+                    return Err(e.into());
                 }
             }
         }
+        BackendChoice::Iptables => add_iptables(&tools, &conf, cid, &nets)?,
     }
     trace.mark("rules");
     after_forwarding(&conf, &nets, &mut trace)?;
     Ok(out)
 }
 
+/// An iptables ADD failure, kept typed until cmd_add has decided on it (a busy iptables
+/// is an error; a missing one may mean nftables).
+struct IptAddError {
+    v6: bool,
+    source: Box<FwError>,
+}
+
+impl From<IptAddError> for CniError {
+    fn from(e: IptAddError) -> CniError {
+        internal(format!(
+            "unable to set up port forwarding ({} {}): {}",
+            ip_label(e.v6),
+            if e.v6 { "ip6tables" } else { "iptables" },
+            e.source
+        ))
+    }
+}
+
 /// Both families at once, each one transaction (plus a parallel read of the shared chains).
-fn add_iptables(tools: &Tools, conf: &PortMapConf, cid: &str, nets: &[IpNetwork]) -> Result<()> {
+fn add_iptables(
+    tools: &Tools,
+    conf: &PortMapConf,
+    cid: &str,
+    nets: &[IpNetwork],
+) -> std::result::Result<(), IptAddError> {
     let shared = Shared::new(conf);
     let results: Vec<(bool, std::result::Result<(), FwError>)> = std::thread::scope(|s| {
         let handles: Vec<_> = nets
@@ -151,12 +173,9 @@ fn add_iptables(tools: &Tools, conf: &PortMapConf, cid: &str, nets: &[IpNetwork]
             .collect()
     });
     for (v6, r) in results {
-        r.map_err(|e| {
-            internal(format!(
-                "unable to set up port forwarding ({} {}): {e}",
-                ip_label(v6),
-                if v6 { "ip6tables" } else { "iptables" }
-            ))
+        r.map_err(|source| IptAddError {
+            v6,
+            source: Box::new(source),
         })?;
     }
     Ok(())
@@ -271,7 +290,7 @@ pub fn cmd_del(args: &CmdArgs) -> Result<()> {
         (v4, v6, n)
     });
 
-    let mut errors: Vec<String> = Vec::new();
+    let mut errors = ErrorList::new();
     // Only the host ports of rules actually removed: a repeated DEL must not flush the flows
     // of a pod that has taken the port over since.
     let mut ports: Vec<u16> = Vec::new();
@@ -281,20 +300,20 @@ pub fn cmd_del(args: &CmdArgs) -> Result<()> {
             Ok(removed) => merge(&mut ports, &removed.udp_ports),
             Err(DelError::Unusable(e)) => unusable.push(format!("({label}) {e}")),
             Err(DelError::Failed(e)) => {
-                errors.push(format!("could not teardown {label} dnat: {e}"))
+                errors.push(internal(format!("could not teardown {label} dnat: {e}")))
             }
         }
     }
     // Go: an error only if neither family is usable; an nft-only host must still DEL.
     if unusable.len() == 2 && conf.backend == BackendChoice::Iptables {
-        errors.push(format!(
+        errors.push(internal(format!(
             "neither iptables nor ip6tables is usable, {}",
             unusable.join(", ")
-        ));
+        )));
     }
     match nft_res {
         Ok(p) => merge(&mut ports, &p),
-        Err(e) => errors.push(format!("error deleting nftables rules: {e}")),
+        Err(e) => errors.push(internal(format!("error deleting nftables rules: {e}"))),
     }
 
     // Flush after the rules are gone (plugins#1190): entries DNATed to the departed pod.
@@ -304,10 +323,7 @@ pub fn cmd_del(args: &CmdArgs) -> Result<()> {
         }
     }
     trace.mark("conntrack");
-    match errors.into_iter().next() {
-        Some(e) => Err(internal(e)),
-        None => Ok(()),
-    }
+    errors.into_result()
 }
 
 fn merge(into: &mut Vec<u16>, from: &[u16]) {
@@ -360,7 +376,7 @@ pub fn cmd_check(args: &CmdArgs) -> Result<()> {
 
 /// GC (CNI 1.1; Go's portmap has none): removes this network's per-container chains and rules,
 /// in both backends, whose container is not among `cni.dev/valid-attachments`. Keeps going
-/// past errors and reports the first.
+/// past errors and reports them all.
 pub fn cmd_gc(args: &CmdArgs) -> Result<()> {
     let netconf = parse_netconf(&args.stdin)?;
     let attachments = netconf.valid_attachments()?;
@@ -391,10 +407,11 @@ pub fn cmd_gc(args: &CmdArgs) -> Result<()> {
         out.push(n);
         out
     });
-    match results.into_iter().find_map(|r| r.err()) {
-        Some(e) => Err(internal(format!("failed to collect port mappings: {e}"))),
-        None => Ok(()),
+    let mut errors = ErrorList::new();
+    for e in results.into_iter().filter_map(|r| r.err()) {
+        errors.push(internal(format!("failed to collect port mappings: {e}")));
     }
+    errors.into_result()
 }
 
 /// STATUS: ready when the backend the config selects is usable; code 50 naming what is

@@ -30,11 +30,10 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 use weft_firewall::names::go_quote;
-use weft_firewall::nft::truncate_comment;
+use weft_firewall::nft::{nft_quote, truncate_comment};
 use weft_firewall::{hash_with_prefix, FwError, Tool, Tools};
 
 use crate::config::{PortMapConf, PortMapping};
-use crate::exec;
 
 pub const TABLE: &str = "cni_hostport";
 pub const HOSTPORTS: &str = "hostports";
@@ -180,7 +179,7 @@ impl Script {
         if table_comment {
             self.push(format!(
                 "add table {t} {{ comment {} ; }}",
-                go_quote(TABLE_COMMENT)
+                nft_quote(TABLE_COMMENT)
             ));
         } else {
             self.push(format!("add table {t}"));
@@ -219,7 +218,9 @@ impl Script {
 
     pub fn container(&mut self, spec: &NftSpec) {
         let fam = spec.family();
-        let comment = go_quote(&rule_comment(spec.cid));
+        // nft's quoting (crates/firewall's, for every nft script): a container ID is
+        // [A-Za-z0-9_.-], so this is the text Go's %q writes too.
+        let comment = nft_quote(&rule_comment(spec.cid));
         for (chain, rule) in spec.rules() {
             self.push(format!(
                 "add rule {fam} {TABLE} {chain} {rule} comment {comment}"
@@ -503,13 +504,13 @@ impl Nft {
             return Ok(());
         }
         let args = ["-f", "-"].map(String::from);
-        exec::run_ok(&self.tool, &args, Some(&script.render())).map(|_| ())
+        self.tool.run(&args, Some(&script.render())).map(|_| ())
     }
 
     /// The table of `fam`, or None when it does not exist.
     pub fn list(&self, fam: &str) -> Result<Option<Listing>, FwError> {
         let args = ["-j", "list", "table", fam, TABLE].map(String::from);
-        match exec::run_ok(&self.tool, &args, None) {
+        match self.tool.run(&args, None) {
             Ok(out) => Listing::parse(&out)
                 .map(Some)
                 .map_err(|msg| FwError::Parse {

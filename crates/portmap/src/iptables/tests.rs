@@ -823,7 +823,7 @@ fn ensure_on_empty_table_creates_everything_in_go_order() {
         "-P PREROUTING ACCEPT\n-P INPUT ACCEPT\n-P OUTPUT ACCEPT\n-P POSTROUTING ACCEPT\n",
     )
     .unwrap();
-    let mut b = Batch::default();
+    let mut b = nat_batch();
     ensure_shared(
         &mut b,
         &dump,
@@ -882,7 +882,7 @@ fn reconcile_removes_stale_entries_and_keeps_good_ones() {
         "-j",
         ch,
     ]]);
-    let mut b = Batch::default();
+    let mut b = nat_batch();
     reconcile_container(&mut b, &dump, ch, &rules, &entries);
     assert_eq!(
         b.lines(),
@@ -897,7 +897,7 @@ fn reconcile_removes_stale_entries_and_keeps_good_ones() {
          -A CNI-HOSTPORT-DNAT -p tcp -m comment --comment x -m multiport --dports 80 -j {ch}\n"
     ))
     .unwrap();
-    let mut b = Batch::default();
+    let mut b = nat_batch();
     reconcile_container(&mut b, &dump, ch, &rules, &entries);
     assert!(b.is_empty());
 }
@@ -922,4 +922,37 @@ fn stale_chains_by_comment_and_name() {
     assert_eq!(batch.lines().len(), 4);
     assert_eq!(batch.lines()[2], format!("-F {b}"));
     assert_eq!(batch.lines()[3], format!("-X {b}"));
+}
+
+/// portmap's batches are firewall's RestoreBatch: a word holding a line break is refused
+/// before iptables-restore runs (it would end the rule and start another command), in both
+/// the write path and the `-S` read path.
+#[test]
+fn control_characters_are_refused_before_iptables_restore_runs() {
+    let mut tools = Tools::default();
+    // Were the batch sent, this would be a MissingBinary error instead.
+    tools.iptables_restore.name = "/nonexistent/iptables-restore".into();
+    let ipt = Ipt::new(&tools, Family::V4);
+    let mut b = nat_batch();
+    b.append(
+        "CNI-HOSTPORT-DNAT",
+        &args(&["-m", "comment", "--comment", "x\n-F INPUT"]),
+    );
+    assert!(matches!(
+        ipt.restore(&b),
+        Err(FwError::UnsafeArgument { .. })
+    ));
+    let mut read = nat_batch();
+    read.list("OUTPUT").list("CNI-DN-x\r");
+    assert!(matches!(
+        ipt.read(&read),
+        Err(FwError::UnsafeArgument { .. })
+    ));
+    // a clean batch does reach the binary
+    let mut clean = nat_batch();
+    clean.list("OUTPUT");
+    assert!(matches!(
+        ipt.restore(&clean),
+        Err(FwError::MissingBinary { .. })
+    ));
 }

@@ -11,12 +11,14 @@
 //! with every rule commented `macspoofchk-<ref>` and `<ref>` = `<containerID>-<ifname>`.
 //!
 //! We feed nft JSON (`nft -j -f -`), never nft syntax, so no container-supplied string is
-//! ever parsed as a rule.
-
-use std::io::Write;
-use std::process::{Command, Stdio};
+//! ever parsed as a rule. nft runs through [`Nft`], like every other nft call: `WEFT_NFT`,
+//! the sbin fallback and `LC_ALL=C` apply.
 
 use serde_json::{json, Value};
+
+use crate::error::FwError;
+use crate::exec::Tools;
+use crate::nft::Nft;
 
 const TABLE: &str = "nat";
 const BASE_CHAIN: &str = "PREROUTING";
@@ -65,45 +67,35 @@ pub fn setup_batch(container_id: &str, ifname: &str, host_veth: &str, mac: &str)
     ]})
 }
 
-fn nft_apply(batch: &Value) -> Result<(), String> {
-    let mut child = Command::new("nft")
-        .args(["-j", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("failed to run nft: {e}"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(batch.to_string().as_bytes())
-            .map_err(|e| format!("failed to write to nft: {e}"))?;
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("failed to wait for nft: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "nft -j -f - failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
+/// Installs the rules for one attachment (one transaction).
+pub fn setup(container_id: &str, ifname: &str, host_veth: &str, mac: &str) -> Result<(), FwError> {
+    setup_with(&Tools::from_env(), container_id, ifname, host_veth, mac)
 }
 
-pub fn setup(container_id: &str, ifname: &str, host_veth: &str, mac: &str) -> Result<(), String> {
-    nft_apply(&setup_batch(container_id, ifname, host_veth, mac))
-        .map_err(|e| format!("failed to setup spoof-check: {e}"))
+/// [`setup`] with explicit binaries.
+pub fn setup_with(
+    tools: &Tools,
+    container_id: &str,
+    ifname: &str,
+    host_veth: &str,
+    mac: &str,
+) -> Result<(), FwError> {
+    Nft::new(tools).run_json(&setup_batch(container_id, ifname, host_veth, mac))
+}
+
+/// The objects of one kind (`rule`, `chain`) in an `nft -j list` answer.
+fn listed<'a>(listing: &'a Value, kind: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+    listing
+        .get("nftables")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(move |i| i.get(kind))
 }
 
 /// Handles of the base-chain rules that carry this attachment's comment.
 fn base_rule_handles(listing: &Value, want_comment: &str) -> Vec<u64> {
-    let Some(items) = listing.get("nftables").and_then(Value::as_array) else {
-        return Vec::new();
-    };
-    items
-        .iter()
-        .filter_map(|i| i.get("rule"))
+    listed(listing, "rule")
         .filter(|r| r.get("comment").and_then(Value::as_str) == Some(want_comment))
         .filter_map(|r| r.get("handle").and_then(Value::as_u64))
         .collect()
@@ -115,25 +107,17 @@ fn base_rule_handles(listing: &Value, want_comment: &str) -> Vec<u64> {
 /// joins its command-line words and parses them as nft syntax, so a name is
 /// never put on the command line: it would not be found (and the chains
 /// would leak on DEL), or worse.
-fn bridge_nat_chains() -> Vec<String> {
-    let out = Command::new("nft")
-        .args(["-j", "list", "chains", "bridge"])
-        .stderr(Stdio::null())
-        .output();
-    let v: Value = match out {
-        Ok(o) if o.status.success() => serde_json::from_slice(&o.stdout).unwrap_or(Value::Null),
-        _ => Value::Null,
-    };
-    chain_names(&v, TABLE)
+fn bridge_nat_chains(nft: &Nft) -> Vec<String> {
+    let listing = nft
+        .list_json(&["list", "chains", "bridge"])
+        .ok()
+        .flatten()
+        .unwrap_or(Value::Null);
+    chain_names(&listing, TABLE)
 }
 
 fn chain_names(listing: &Value, table: &str) -> Vec<String> {
-    let Some(items) = listing.get("nftables").and_then(Value::as_array) else {
-        return Vec::new();
-    };
-    items
-        .iter()
-        .filter_map(|i| i.get("chain"))
+    listed(listing, "chain")
         .filter(|c| c.get("table").and_then(Value::as_str) == Some(table))
         .filter_map(|c| c.get("name").and_then(Value::as_str).map(String::from))
         .collect()
@@ -141,32 +125,35 @@ fn chain_names(listing: &Value, table: &str) -> Vec<String> {
 
 /// Removes the jump rule and both per-attachment chains. Best effort: a missing table or chain
 /// is success, so DEL stays idempotent.
-pub fn teardown(container_id: &str, ifname: &str) -> Result<(), String> {
+pub fn teardown(container_id: &str, ifname: &str) -> Result<(), FwError> {
+    teardown_with(&Tools::from_env(), container_id, ifname)
+}
+
+/// [`teardown`] with explicit binaries.
+pub fn teardown_with(tools: &Tools, container_id: &str, ifname: &str) -> Result<(), FwError> {
+    let nft = Nft::new(tools);
     let refid = ref_id(container_id, ifname);
     let ifc = iface_chain(&refid);
-    let listing = Command::new("nft")
-        .args(["-j", "list", "chain", "bridge", TABLE, BASE_CHAIN])
-        .stderr(Stdio::null())
-        .output();
     let mut cmds = Vec::new();
-    if let Ok(out) = listing {
-        if out.status.success() {
-            let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    match nft.list_json(&["list", "chain", "bridge", TABLE, BASE_CHAIN]) {
+        Ok(Some(v)) => {
             for h in base_rule_handles(&v, &comment(&refid)) {
                 cmds.push(
                     json!({"delete": {"rule": {"family": "bridge", "table": TABLE,
                     "chain": BASE_CHAIN, "handle": h}}}),
                 );
             }
-        } else {
-            // No table or base chain: nothing of ours can exist.
-            return Ok(());
         }
+        // No table or base chain: nothing of ours can exist.
+        Ok(None) => return Ok(()),
+        // No nft at all: nothing of ours can exist either (Go: the same).
+        Err(FwError::MissingBinary { .. }) => return Ok(()),
+        Err(e) => return Err(e),
     }
     // Flush both chains before deleting either: the iface chain's jump references the mac chain,
     // and nft refuses to delete a chain that is still referenced (EBUSY).
     let macc = format!("{ifc}-mac");
-    let existing = bridge_nat_chains();
+    let existing = bridge_nat_chains(&nft);
     let present: Vec<&String> = [&ifc, &macc]
         .into_iter()
         .filter(|name| existing.contains(name))
@@ -180,8 +167,7 @@ pub fn teardown(container_id: &str, ifname: &str) -> Result<(), String> {
     if cmds.is_empty() {
         return Ok(());
     }
-    nft_apply(&json!({ "nftables": cmds }))
-        .map_err(|e| format!("failed to teardown spoof-check: {e}"))
+    nft.run_json(&json!({ "nftables": cmds }))
 }
 
 #[cfg(test)]
