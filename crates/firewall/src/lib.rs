@@ -15,6 +15,7 @@ mod error;
 mod exec;
 pub mod ipmasq;
 pub mod iptables;
+mod lock;
 pub mod names;
 pub mod nft;
 pub mod spoofcheck;
@@ -24,6 +25,7 @@ use ipnetwork::IpNetwork;
 pub use error::FwError;
 pub use exec::{display_command, resolve_binary, Output, Tool, Tools, DEFAULT_LOCK_WAIT_SECS};
 pub use iptables::Family;
+pub use lock::{SharedLock, SHARED_LOCK_PATH};
 pub use names::{chain_name, format_comment, go_quote, hash_with_prefix};
 
 /// Which netfilter API a plugin writes its rules with.

@@ -24,12 +24,14 @@
 //! slow path: list the nat table, compute exactly what is missing, apply it in one transaction.
 
 use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
 
 use ipnetwork::IpNetwork;
 use weft_firewall::iptables::{
     same_rule, Family, Iptables, RestoreBatch, RuleArgs, SavedRule, TableDump,
 };
-use weft_firewall::{chain_name, FwError, Tool, Tools};
+use weft_firewall::{chain_name, FwError, SharedLock, Tool, Tools, SHARED_LOCK_PATH};
 
 use crate::config::{PortMapConf, PortMapping, Protocol};
 
@@ -564,7 +566,9 @@ pub fn add(ipt: &Ipt, spec: &DnatSpec, shared: &Shared) -> Result<(), FwError> {
             if let Some((dump, _)) = listed {
                 let mut repair = nat_batch();
                 ensure_shared(&mut repair, &dump, shared, false);
-                if repair.is_empty() || ipt.restore(&repair).is_ok() {
+                // Something shared is missing: add it under the lock, from a fresh listing
+                // (another ADD may be adding it right now).
+                if repair.is_empty() {
                     return Ok(());
                 }
             }
@@ -574,7 +578,10 @@ pub fn add(ipt: &Ipt, spec: &DnatSpec, shared: &Shared) -> Result<(), FwError> {
 }
 
 /// ADD from a full listing: whatever is missing, in one transaction; retried if the table
-/// changed under us.
+/// changed under us. The listing and the write happen under weft's shared netfilter lock, so
+/// parallel ADDs add each shared rule once (see `weft_firewall::SharedLock`). A lock that
+/// cannot be had in the xtables wait time is logged and the ADD goes on without it: a
+/// duplicated shared rule is harmless, a failed pod is not.
 fn slow_add(
     ipt: &Ipt,
     shared: &Shared,
@@ -582,6 +589,14 @@ fn slow_add(
     rules: &[RuleArgs],
     entries: &[RuleArgs],
 ) -> Result<(), FwError> {
+    let wait = Duration::from_secs(u64::from(ipt.tools.lock_wait_secs));
+    let _lock = match SharedLock::acquire(Path::new(SHARED_LOCK_PATH), wait) {
+        Ok(lock) => Some(lock),
+        Err(e) => {
+            eprintln!("portmap: going on without the lock {SHARED_LOCK_PATH}: {e}");
+            None
+        }
+    };
     let mut last = None;
     for _ in 0..ATTEMPTS {
         let dump = ipt.list_table()?;
