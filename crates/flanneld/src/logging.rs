@@ -50,7 +50,10 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("subnet/etcd/lease", "weft_flanneld::subnet::etcd::lease"),
     ("subnet/etcd/watch", "weft_flanneld::subnet::etcd::watch"),
     ("subnet/kube/mod", "weft_flanneld::subnet::kube"),
-    ("subnet/kube/annotations", "weft_flanneld::subnet::kube::annotations"),
+    (
+        "subnet/kube/annotations",
+        "weft_flanneld::subnet::kube::annotations",
+    ),
     ("subnet/kube/env", "weft_flanneld::subnet::kube::env"),
     ("subnet/kube/types", "weft_flanneld::subnet::kube::types"),
     ("subnet_file", "weft_flanneld::subnet_file"),

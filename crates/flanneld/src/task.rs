@@ -35,10 +35,7 @@ where
     loop {
         match f().await {
             Ok(v) => return Ok(Some(v)),
-            Err(e) => error!(
-                "{what} (retrying in {}s): {e:#}",
-                retry.current().as_secs()
-            ),
+            Err(e) => error!("{what} (retrying in {}s): {e:#}", retry.current().as_secs()),
         }
         if !retry.wait_or_stop(stop).await {
             return Ok(None);

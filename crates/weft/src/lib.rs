@@ -77,8 +77,14 @@ mod tests {
 
     #[test]
     fn invoked_name_is_the_basename() {
-        assert_eq!(invoked_name(Some(OsStr::new("/opt/cni/bin/bridge"))), Some("bridge"));
-        assert_eq!(invoked_name(Some(OsStr::new("host-local"))), Some("host-local"));
+        assert_eq!(
+            invoked_name(Some(OsStr::new("/opt/cni/bin/bridge"))),
+            Some("bridge")
+        );
+        assert_eq!(
+            invoked_name(Some(OsStr::new("host-local"))),
+            Some("host-local")
+        );
         assert_eq!(invoked_name(None), None);
     }
 

@@ -109,7 +109,10 @@ fn parse_link(args: &[&str]) -> Result<LinkRequest, String> {
 fn link_all(req: &LinkRequest) -> Result<(), String> {
     let target = req.dir.join("weft");
     if !target.is_file() {
-        return Err(format!("{} does not exist (copy weft there first)", target.display()));
+        return Err(format!(
+            "{} does not exist (copy weft there first)",
+            target.display()
+        ));
     }
     for name in &req.roles {
         link_one(req.hard, &req.dir, &target, name)?;
