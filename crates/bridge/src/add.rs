@@ -6,14 +6,16 @@ use std::time::{Duration, Instant};
 
 use ipnetwork::IpNetwork;
 use serde_json::Value;
-use weft_cni_core::{exec_plugin, CmdArgs, CniError, CniResult, Command, Interface, Result, Route};
+use weft_cni_core::{
+    exec_plugin, CmdArgs, CniError, CniResult, Command, Interface, Result, Route, Trace,
+};
 use weft_netlink::{
     sysctl_get, sysctl_set, Family, Handle, Link, Netns, NlError, Route as NlRoute,
 };
 
 use crate::config::{self, format_mac, BridgeConf};
 use crate::netutil::{
-    default_net, find_link, gateway_of, nl, open_netns, random_veth_name, same_family, Trace, Undo,
+    default_net, find_link, gateway_of, nl, open_netns, random_veth_name, same_family, Undo,
 };
 use weft_firewall::spoofcheck;
 
@@ -21,7 +23,7 @@ use weft_firewall::spoofcheck;
 const VETH_NAME_TRIES: usize = 10;
 
 pub fn cmd_add(args: &CmdArgs) -> Result<Value> {
-    let mut trace = Trace::new();
+    let mut trace = Trace::new("bridge");
     let conf = config::load(&args.stdin, &args.args)?;
     let mut undo = Undo::new();
 

@@ -121,36 +121,6 @@ pub fn same_family(a: &IpAddr, b: &IpAddr) -> bool {
     a.is_ipv4() == b.is_ipv4()
 }
 
-/// Step timings for ADD, printed to stderr when `WEFT_TRACE=1` (for profiling; stdout untouched).
-pub struct Trace {
-    on: bool,
-    start: std::time::Instant,
-    last: std::time::Instant,
-}
-
-impl Trace {
-    pub fn new() -> Self {
-        let now = std::time::Instant::now();
-        Trace {
-            on: std::env::var_os("WEFT_TRACE").is_some_and(|v| v == "1"),
-            start: now,
-            last: now,
-        }
-    }
-
-    pub fn mark(&mut self, step: &str) {
-        if self.on {
-            let now = std::time::Instant::now();
-            eprintln!(
-                "weft-trace bridge {step}: {:.3} ms (total {:.3} ms)",
-                (now - self.last).as_secs_f64() * 1e3,
-                (now - self.start).as_secs_f64() * 1e3
-            );
-            self.last = now;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,8 +4,8 @@ use serde_json::Value;
 
 use crate::error::{CniError, Result};
 use crate::gojson;
-use crate::skel::validate_network_name;
 use crate::types::{CniResult, Dns, Map};
+use crate::validate::validate_network_name;
 
 /// Largest config accepted on stdin. Real configs are a few KiB; the bound
 /// keeps a runaway writer from making the plugin buffer without limit.

@@ -42,7 +42,9 @@ pub mod error;
 pub mod gojson;
 pub mod invoke;
 pub mod skel;
+pub mod trace;
 pub mod types;
+pub mod validate;
 pub mod version;
 
 pub use args::{parse_bool, parse_cni_args, IGNORE_UNKNOWN};
@@ -53,10 +55,11 @@ pub use error::{codes, CniError, ErrorList, Result};
 pub use invoke::{exec_plugin, find_plugin, set_in_process, RoleLookup};
 pub use skel::{
     about_line, format_panic, install_panic_hook, is_own_netns, plugin_main, run, split_path,
-    validate_container_id, validate_interface_name, validate_network_name, version_requested,
-    CmdArgs, Command, Outcome, Plugin,
+    version_requested, CmdArgs, Command, Outcome, Plugin,
 };
+pub use trace::Trace;
 pub use types::{
     cidr_string, parse_cidr, parse_ip, CniResult, Dns, Interface, IpConfig, Map, Route,
 };
+pub use validate::{validate_container_id, validate_interface_name, validate_network_name};
 pub use version::{version_cmp, CURRENT_VERSION, DEFAULT_VERSION, SUPPORTED_VERSIONS};

@@ -18,6 +18,10 @@ use weft_cni_core::{gojson, parse_netconf, CniError, CniResult, NetConf, Result}
 /// Go's `DefaultMarkBit`: Kubernetes uses 14 and 15, Calico 20-31.
 pub const DEFAULT_MARK_BIT: u32 = 13;
 
+/// The mark chain portmap manages itself when `externalSetMarkChain` is not given (the
+/// iptables layer builds it; the config only names it).
+pub const SETMARK_CHAIN: &str = "CNI-HOSTPORT-SETMARK";
+
 /// iptables chain names are at most 28 characters.
 const MAX_CHAIN_NAME: usize = 28;
 
@@ -133,7 +137,7 @@ impl PortMapConf {
     pub fn set_mark_chain(&self) -> &str {
         self.external_set_mark_chain
             .as_deref()
-            .unwrap_or(crate::iptables::SETMARK_CHAIN)
+            .unwrap_or(SETMARK_CHAIN)
     }
 
     /// Whether this conf manages CNI-HOSTPORT-SETMARK / CNI-HOSTPORT-MASQ itself.

@@ -36,7 +36,7 @@ use weft_firewall::{chain_name, FwError, SharedLock, Tool, Tools, SHARED_LOCK_PA
 use crate::config::{PortMapConf, PortMapping, Protocol};
 
 pub const TOP_DNAT_CHAIN: &str = "CNI-HOSTPORT-DNAT";
-pub const SETMARK_CHAIN: &str = "CNI-HOSTPORT-SETMARK";
+pub const SETMARK_CHAIN: &str = crate::config::SETMARK_CHAIN;
 pub const MASQ_CHAIN: &str = "CNI-HOSTPORT-MASQ";
 const NAT: &str = "nat";
 /// multiport takes at most 15 ports.

@@ -27,14 +27,15 @@ pub mod config;
 pub mod conntrack;
 pub mod iptables;
 pub mod nft;
-mod trace;
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use ipnetwork::IpNetwork;
 use serde_json::Value;
-use weft_cni_core::{parse_netconf, plugin_main, CmdArgs, CniError, ErrorList, Plugin, Result};
+use weft_cni_core::{
+    parse_netconf, plugin_main, CmdArgs, CniError, ErrorList, Plugin, Result, Trace,
+};
 use weft_firewall::{Family, FwError, Tools};
 
 use config::{BackendChoice, PortMapConf};
@@ -89,7 +90,7 @@ fn ip_label(v6: bool) -> &'static str {
 // ADD
 
 pub fn cmd_add(args: &CmdArgs) -> Result<Value> {
-    let mut trace = trace::Trace::new();
+    let mut trace = Trace::new("portmap");
     let conf = config::load(&args.stdin, &args.ifname, true)?;
     let Some(result) = &conf.result else {
         return Err(CniError::InvalidConfig(
@@ -203,11 +204,7 @@ fn add_nft(tools: &Tools, conf: &PortMapConf, cid: &str, nets: &[IpNetwork]) -> 
 /// After the rules: flush stale UDP conntrack entries (errors only logged, as in Go) and, for
 /// IPv4 with snat, set route_localnet on the interface towards the container so 127.0.0.1
 /// can be DNATed out of the host (a failure fails ADD, as in Go).
-fn after_forwarding(
-    conf: &PortMapConf,
-    nets: &[IpNetwork],
-    trace: &mut trace::Trace,
-) -> Result<()> {
+fn after_forwarding(conf: &PortMapConf, nets: &[IpNetwork], trace: &mut Trace) -> Result<()> {
     let udp = iptables::udp_ports(&conf.mappings);
     for net in nets {
         let fam = if net.is_ipv6() {
@@ -266,7 +263,7 @@ fn known_entries(conf: &PortMapConf, cid: &str, v6: bool) -> Vec<Vec<String>> {
 }
 
 pub fn cmd_del(args: &CmdArgs) -> Result<()> {
-    let mut trace = trace::Trace::new();
+    let mut trace = Trace::new("portmap");
     let conf = config::load_lenient(&args.stdin, &args.ifname)?;
     let tools = Tools::from_env();
     let cid = args.container_id.as_str();
