@@ -72,14 +72,10 @@ impl<'a> Fields<'a> {
         Fields { map, context }
     }
 
+    /// Go's key matching: exact or case-insensitive, the last matching key
+    /// in the document winning (cni-core's one reader for it).
     fn raw(&self, key: &str) -> Option<&'a Value> {
-        if let Some(v) = self.map.get(key) {
-            return Some(v);
-        }
-        self.map
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v)
+        weft_cni_core::gojson::field(self.map, key)
     }
 
     fn path(&self, key: &str) -> String {
@@ -399,6 +395,17 @@ mod tests {
         assert!(c.is_gateway && c.is_default_gateway);
         assert_eq!(c.bridge, "br9");
         assert_eq!(c.ipam_type.as_deref(), Some("host-local"));
+    }
+
+    /// Go's decoder assigns keys in document order, so the last key that
+    /// matches a field wins, exactly matching or not (an exact key used to
+    /// win here).
+    #[test]
+    fn the_last_matching_key_wins_as_in_go() {
+        let c = load_str(r#"{"name":"n","mtu":1400,"MTU":1500}"#).unwrap();
+        assert_eq!(c.mtu, Some(1500));
+        let c = load_str(r#"{"name":"n","MTU":1500,"mtu":1400}"#).unwrap();
+        assert_eq!(c.mtu, Some(1400));
     }
 
     #[test]

@@ -85,11 +85,7 @@ fn type_name(v: &Value) -> &'static str {
 /// Looks a key up like Go's `encoding/json`: case-insensitively, the last
 /// matching key in the document winning; `null` is the same as absent.
 fn field<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    obj.iter()
-        .filter(|(k, _)| k.eq_ignore_ascii_case(key))
-        .map(|(_, v)| v)
-        .next_back()
-        .filter(|v| !v.is_null())
+    weft_cni_core::gojson::field(obj, key).filter(|v| !v.is_null())
 }
 
 /// Joins a parent path and a key for error messages.
