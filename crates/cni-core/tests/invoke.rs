@@ -6,7 +6,6 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command as Process;
 
 use serde_json::{json, Value};
 use weft_cni_core::{exec_plugin, find_plugin, CmdArgs, CniError, CniResult, Command};
@@ -30,28 +29,6 @@ fn args(path: Vec<PathBuf>, netns: &str) -> CmdArgs {
         path,
         stdin: Vec::new(),
         netns_override: false,
-    }
-}
-
-/// A network namespace made for one test and removed when dropped.
-struct TestNetns(String);
-impl TestNetns {
-    fn new(tag: &str) -> TestNetns {
-        let name = format!("weft-cni-core-{}-{tag}", std::process::id());
-        let ok = Process::new("ip")
-            .args(["netns", "add", &name])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-        TestNetns(name)
-    }
-    fn path(&self) -> String {
-        format!("/var/run/netns/{}", self.0)
-    }
-}
-impl Drop for TestNetns {
-    fn drop(&mut self) {
-        let _ = Process::new("ip").args(["netns", "del", &self.0]).status();
     }
 }
 
@@ -100,7 +77,7 @@ fn find_plugin_searches_in_order_and_skips_non_files() {
 
 #[test]
 fn go_host_local_add_and_del() {
-    let ns = TestNetns::new("hl");
+    let ns = weft_test_support::TestNs::new("weft-cni-core-hl");
     let data = tempfile::tempdir().unwrap();
     let conf = json!({
         "cniVersion": "0.4.0",

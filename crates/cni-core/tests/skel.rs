@@ -532,28 +532,6 @@ fn stdin_read_error_is_code_5() {
     );
 }
 
-/// A network namespace made for one test and removed when dropped.
-struct TestNetns(String);
-impl TestNetns {
-    fn new(tag: &str) -> TestNetns {
-        let name = format!("weft-cni-core-{}-{tag}", std::process::id());
-        let ok = Process::new("ip")
-            .args(["netns", "add", &name])
-            .status()
-            .unwrap();
-        assert!(ok.success(), "ip netns add {name}");
-        TestNetns(name)
-    }
-    fn path(&self) -> String {
-        format!("/var/run/netns/{}", self.0)
-    }
-}
-impl Drop for TestNetns {
-    fn drop(&mut self) {
-        let _ = Process::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
 #[test]
 fn own_netns_is_refused_after_add_and_del() {
     let own = "/proc/self/ns/net";
@@ -592,7 +570,7 @@ fn own_netns_is_refused_after_add_and_del() {
     assert_eq!(go(&Minimal, &env, &conf("1.0.0")).exit_code, 1);
 
     // A real, different netns is fine; so is one that does not exist.
-    let ns = TestNetns::new("own");
+    let ns = weft_test_support::TestNs::new("weft-cni-core-own");
     let mut env = full_env("ADD");
     env.insert("CNI_NETNS".into(), ns.path());
     assert_eq!(go(&Minimal, &env, &conf("1.0.0")).exit_code, 0);

@@ -3,27 +3,16 @@
 
 #![allow(dead_code)]
 
-use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ipnetwork::IpNetwork;
 use weft_firewall::Family;
 
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
+pub use weft_test_support::can_run;
 
 pub const GO_PLUGINS: &str = "/usr/lib/cni";
-
-/// Root tests need CAP_NET_ADMIN and `ip netns`; say so and skip otherwise.
-pub fn can_run() -> bool {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipping: needs root");
-        return false;
-    }
-    true
-}
 
 pub fn have_go_bridge() -> bool {
     let ok = Path::new(GO_PLUGINS).join("bridge").exists();
@@ -33,55 +22,20 @@ pub fn have_go_bridge() -> bool {
     ok
 }
 
-/// A uniquely named netns (`weft-fw-<pid>-<n>`), deleted on drop.
-pub struct TestNs {
-    pub name: String,
+/// A throw-away netns (`weft-fw-<pid>-<n>`, see weft-test-support) with
+/// readers of its nat table.
+pub struct TestNs(weft_test_support::TestNs);
+
+impl std::ops::Deref for TestNs {
+    type Target = weft_test_support::TestNs;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl TestNs {
     pub fn new() -> TestNs {
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let name = format!("weft-fw-{}-{}", std::process::id(), n);
-        let st = Command::new("ip")
-            .args(["netns", "add", &name])
-            .status()
-            .expect("run ip netns add");
-        assert!(st.success(), "ip netns add {name} failed");
-        TestNs { name }
-    }
-
-    pub fn path(&self) -> String {
-        format!("/run/netns/{}", self.name)
-    }
-
-    /// Runs `f` on a thread that joined this netns; the binaries our code
-    /// spawns from there inherit it.
-    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        let path = self.path();
-        std::thread::scope(|s| {
-            s.spawn(move || {
-                let file = File::open(&path).expect("open netns");
-                nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-                f()
-            })
-            .join()
-            .expect("netns thread panicked")
-        })
-    }
-
-    /// `ip netns exec <ns> args…`, returning stdout; panics on failure.
-    pub fn exec(&self, args: &[&str]) -> String {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.name])
-            .args(args)
-            .output()
-            .expect("run ip netns exec");
-        assert!(
-            out.status.success(),
-            "{args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        TestNs(weft_test_support::TestNs::new("weft-fw"))
     }
 
     /// `iptables-save -t nat` (or ip6tables-save) without the timestamp
@@ -119,14 +73,6 @@ impl TestNs {
         out.status
             .success()
             .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-    }
-}
-
-impl Drop for TestNs {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
     }
 }
 

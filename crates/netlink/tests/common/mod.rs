@@ -4,41 +4,32 @@
 #![allow(dead_code)]
 
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use weft_netlink::{Handle, Netns};
 
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
+pub use weft_test_support::{can_run, run};
 
-/// Root tests need CAP_NET_ADMIN and `ip netns`; say so and skip otherwise.
-pub fn can_run() -> bool {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipping: needs root");
-        return false;
-    }
-    true
+/// A throw-away netns (`weft-nl-<pid>-<n>`, see weft-test-support), open
+/// for netlink, with `ip -j` / `bridge -j` readers.
+pub struct TestNs {
+    pub ns: Netns,
+    fixture: weft_test_support::TestNs,
 }
 
-/// A uniquely named netns (`weft-nl-<pid>-<n>`), deleted on drop even when
-/// the test fails.
-pub struct TestNs {
-    pub name: String,
-    pub ns: Netns,
+impl std::ops::Deref for TestNs {
+    type Target = weft_test_support::TestNs;
+    fn deref(&self) -> &Self::Target {
+        &self.fixture
+    }
 }
 
 impl TestNs {
     pub fn new() -> TestNs {
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let name = format!("weft-nl-{}-{}", std::process::id(), n);
-        run("ip", &["netns", "add", &name]);
-        let ns = Netns::open(format!("/run/netns/{name}")).expect("open test netns");
-        TestNs { name, ns }
-    }
-
-    pub fn path(&self) -> String {
-        format!("/run/netns/{}", self.name)
+        let fixture = weft_test_support::TestNs::new("weft-nl");
+        let ns = Netns::open(fixture.path()).expect("open test netns");
+        TestNs { ns, fixture }
     }
 
     /// A netlink handle bound to this netns.
@@ -76,28 +67,6 @@ impl TestNs {
             .status
             .success()
     }
-}
-
-impl Drop for TestNs {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
-/// Run a command, fail the test with its stderr if it fails, return stdout.
-pub fn run(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .expect("spawn command");
-    assert!(
-        out.status.success(),
-        "{cmd} {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 pub fn json(text: &str) -> Value {
