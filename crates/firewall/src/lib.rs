@@ -101,18 +101,6 @@ pub fn setup_ipmasq(
     ipmasq::setup(&Tools::from_env(), backend, ips, net, ifname, cid)
 }
 
-/// [`setup_ipmasq`] with explicit binaries.
-pub fn setup_ipmasq_with(
-    tools: &Tools,
-    backend: Backend,
-    ips: &[IpNetwork],
-    net: &str,
-    ifname: &str,
-    cid: &str,
-) -> Result<(), FwError> {
-    ipmasq::setup(tools, backend, ips, net, ifname, cid)
-}
-
 /// Removes the masquerade rules of one attachment from both backends, best
 /// effort and idempotent. `ips` may be empty: the rules are found by chain
 /// name and comment.
@@ -125,26 +113,10 @@ pub fn teardown_ipmasq(
     ipmasq::teardown(&Tools::from_env(), ips, net, ifname, cid)
 }
 
-/// [`teardown_ipmasq`] with explicit binaries.
-pub fn teardown_ipmasq_with(
-    tools: &Tools,
-    ips: &[IpNetwork],
-    net: &str,
-    ifname: &str,
-    cid: &str,
-) -> Result<(), FwError> {
-    ipmasq::teardown(tools, ips, net, ifname, cid)
-}
-
 /// Removes the masquerade rules of network `net` that belong to none of the
 /// `valid` (container id, ifname) attachments, from both backends.
 pub fn gc_ipmasq(net: &str, valid: &[(String, String)]) -> Result<(), FwError> {
     ipmasq::gc(&Tools::from_env(), net, valid)
-}
-
-/// [`gc_ipmasq`] with explicit binaries.
-pub fn gc_ipmasq_with(tools: &Tools, net: &str, valid: &[(String, String)]) -> Result<(), FwError> {
-    ipmasq::gc(tools, net, valid)
 }
 
 /// Whether every masquerade rule [`setup_ipmasq`] would make exists.
@@ -156,18 +128,6 @@ pub fn check_ipmasq(
     cid: &str,
 ) -> Result<bool, FwError> {
     ipmasq::check(&Tools::from_env(), backend, ips, net, ifname, cid)
-}
-
-/// [`check_ipmasq`] with explicit binaries.
-pub fn check_ipmasq_with(
-    tools: &Tools,
-    backend: Backend,
-    ips: &[IpNetwork],
-    net: &str,
-    ifname: &str,
-    cid: &str,
-) -> Result<bool, FwError> {
-    ipmasq::check(tools, backend, ips, net, ifname, cid)
 }
 
 #[cfg(test)]

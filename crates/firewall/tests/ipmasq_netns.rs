@@ -6,10 +6,7 @@
 mod common;
 
 use common::{can_run, have_go_bridge, nets, GoBridge, TestNs};
-use weft_firewall::{
-    chain_name, check_ipmasq_with, gc_ipmasq_with, select_backend_with, setup_ipmasq_with,
-    teardown_ipmasq_with, Backend, Family, FwError, Tools,
-};
+use weft_firewall::{chain_name, ipmasq, select_backend_with, Backend, Family, FwError, Tools};
 
 fn tools() -> Tools {
     Tools::from_env()
@@ -17,19 +14,19 @@ fn tools() -> Tools {
 
 fn setup(ns: &TestNs, backend: Backend, ips: &[&str], net: &str, ifname: &str, cid: &str) {
     let ips = nets(ips);
-    ns.run(|| setup_ipmasq_with(&tools(), backend, &ips, net, ifname, cid))
+    ns.run(|| ipmasq::setup(&tools(), backend, &ips, net, ifname, cid))
         .unwrap_or_else(|e| panic!("setup {net}/{cid}: {e}"));
 }
 
 fn teardown(ns: &TestNs, ips: &[&str], net: &str, ifname: &str, cid: &str) {
     let ips = nets(ips);
-    ns.run(|| teardown_ipmasq_with(&tools(), &ips, net, ifname, cid))
+    ns.run(|| ipmasq::teardown(&tools(), &ips, net, ifname, cid))
         .unwrap_or_else(|e| panic!("teardown {net}/{cid}: {e}"));
 }
 
 fn check(ns: &TestNs, backend: Backend, ips: &[&str], net: &str, ifname: &str, cid: &str) -> bool {
     let ips = nets(ips);
-    ns.run(|| check_ipmasq_with(&tools(), backend, &ips, net, ifname, cid))
+    ns.run(|| ipmasq::check(&tools(), backend, &ips, net, ifname, cid))
         .unwrap()
 }
 
@@ -55,7 +52,7 @@ fn iptables_rules_are_identical_to_go() {
 
     weft_host
         .run(|| {
-            setup_ipmasq_with(
+            ipmasq::setup(
                 &tools(),
                 Backend::Iptables,
                 &ips,
@@ -119,7 +116,7 @@ fn go_rules_removed_by_weft_and_weft_rules_removed_by_go() {
 
     // Our setup recreates exactly Go's rules...
     host.run(|| {
-        setup_ipmasq_with(
+        ipmasq::setup(
             &tools(),
             Backend::Iptables,
             &ips,
@@ -262,16 +259,16 @@ fn iptables_legacy_variant() {
     let tools = Tools::from_env().with_iptables_variant("iptables-legacy", "ip6tables-legacy");
     let ips = nets(&["10.83.0.2/24", "fd83::2/64"]);
     let run = |f: &(dyn Fn() -> Result<(), FwError> + Sync)| ns.run(f).unwrap();
-    run(&|| setup_ipmasq_with(&tools, Backend::Iptables, &ips, "legacy", "eth0", "c1"));
+    run(&|| ipmasq::setup(&tools, Backend::Iptables, &ips, "legacy", "eth0", "c1"));
     let saved = ns.nat_save_with("iptables-legacy-save");
-    run(&|| setup_ipmasq_with(&tools, Backend::Iptables, &ips, "legacy", "eth0", "c1"));
+    run(&|| ipmasq::setup(&tools, Backend::Iptables, &ips, "legacy", "eth0", "c1"));
     assert_eq!(ns.nat_save_with("iptables-legacy-save"), saved);
     let cni: Vec<&String> = saved.iter().filter(|l| l.contains("CNI-")).collect();
     assert_eq!(cni.len(), 4, "{saved:#?}");
     assert!(ns
-        .run(|| check_ipmasq_with(&tools, Backend::Iptables, &ips, "legacy", "eth0", "c1"))
+        .run(|| ipmasq::check(&tools, Backend::Iptables, &ips, "legacy", "eth0", "c1"))
         .unwrap());
-    run(&|| teardown_ipmasq_with(&tools, &[], "legacy", "eth0", "c1"));
+    run(&|| ipmasq::teardown(&tools, &[], "legacy", "eth0", "c1"));
     assert!(!ns
         .nat_save_with("iptables-legacy-save")
         .iter()
@@ -425,13 +422,13 @@ fn nftables_follows_go_unit_test_sequence() {
             .collect()
     };
     let keep = valid(&[("two", "eth0"), ("three", "eth0"), ("one", "eth0")]);
-    ns.run(|| gc_ipmasq_with(&t, "unit-test", &keep)).unwrap();
+    ns.run(|| ipmasq::gc(&t, "unit-test", &keep)).unwrap();
     let keep = valid(&[("three", "net1")]);
-    ns.run(|| gc_ipmasq_with(&t, "alternate", &keep)).unwrap();
+    ns.run(|| ipmasq::gc(&t, "alternate", &keep)).unwrap();
     assert_eq!(ns.nft_masq_table().unwrap(), nft_expect(&[THREE, ALT, TWO]));
 
-    ns.run(|| gc_ipmasq_with(&t, "unit-test", &[])).unwrap();
-    ns.run(|| gc_ipmasq_with(&t, "alternate", &[])).unwrap();
+    ns.run(|| ipmasq::gc(&t, "unit-test", &[])).unwrap();
+    ns.run(|| ipmasq::gc(&t, "alternate", &[])).unwrap();
     assert_eq!(ns.nft_masq_table().unwrap(), nft_expect(&[]));
 }
 
@@ -470,7 +467,7 @@ fn teardown_and_gc_on_a_clean_namespace() {
     }
     let ns = TestNs::new();
     teardown(&ns, &nets_str(), "nothing", "eth0", "c1");
-    ns.run(|| gc_ipmasq_with(&tools(), "nothing", &[])).unwrap();
+    ns.run(|| ipmasq::gc(&tools(), "nothing", &[])).unwrap();
     // Neither created anything.
     assert!(ns.nft_masq_table().is_none());
     assert!(ns.cni_lines(Family::V4).is_empty());
@@ -542,8 +539,7 @@ fn gc_keeps_valid_attachments_and_removes_the_rest() {
         ("c1".to_string(), "eth0".to_string()),
         ("n1".to_string(), "eth0".to_string()),
     ];
-    ns.run(|| gc_ipmasq_with(&tools(), "gcnet", &valid))
-        .unwrap();
+    ns.run(|| ipmasq::gc(&tools(), "gcnet", &valid)).unwrap();
 
     let has = |family: Family, chain: &str| ns.cni_lines(family).iter().any(|l| l.contains(chain));
     let (c1, c2, c3) = (
@@ -569,8 +565,7 @@ fn gc_keeps_valid_attachments_and_removes_the_rest() {
     assert!(table.contains("id: n3\""), "{table}");
 
     // GC is idempotent.
-    ns.run(|| gc_ipmasq_with(&tools(), "gcnet", &valid))
-        .unwrap();
+    ns.run(|| ipmasq::gc(&tools(), "gcnet", &valid)).unwrap();
     assert!(has(Family::V4, &c1));
 }
 
@@ -624,7 +619,7 @@ fn nftables_hostile_ifname_stays_inside_the_comment() {
         ("h1".to_string(), evil.to_string()),
         ("h2".to_string(), "eth0".to_string()),
     ];
-    ns.run(|| gc_ipmasq_with(&tools(), "hnet", &valid)).unwrap();
+    ns.run(|| ipmasq::gc(&tools(), "hnet", &valid)).unwrap();
     assert_eq!(ns.nft_masq_table().unwrap(), table);
     teardown(&ns, &["10.88.0.2/24"], "hnet", evil, "h1");
     let left = ns.nft_masq_table().unwrap();
@@ -652,7 +647,7 @@ fn failed_iptables_setup_leaves_nothing() {
     t.ip6tables_restore.name = "/nonexistent/ip6tables-restore".into();
     let ips = nets(&["10.89.0.2/24", "fd89::2/64"]);
     let err = ns
-        .run(|| setup_ipmasq_with(&t, Backend::Iptables, &ips, "fnet", "eth0", "f1"))
+        .run(|| ipmasq::setup(&t, Backend::Iptables, &ips, "fnet", "eth0", "f1"))
         .unwrap_err();
     assert!(
         err.to_string().contains("/nonexistent/ip6tables-restore"),
@@ -692,14 +687,14 @@ fn missing_binaries_are_named() {
     let ips = nets(&["10.88.0.2/24"]);
 
     let err = ns
-        .run(|| setup_ipmasq_with(&t, Backend::Iptables, &ips, "m", "eth0", "c"))
+        .run(|| ipmasq::setup(&t, Backend::Iptables, &ips, "m", "eth0", "c"))
         .unwrap_err();
     assert!(matches!(err, FwError::MissingBinary { .. }), "{err:?}");
     assert!(err.to_string().contains("/nonexistent/iptables"), "{err}");
     assert!(err.to_string().contains("WEFT_IPTABLES"), "{err}");
 
     let err = ns
-        .run(|| setup_ipmasq_with(&t, Backend::Nftables, &ips, "m", "eth0", "c"))
+        .run(|| ipmasq::setup(&t, Backend::Nftables, &ips, "m", "eth0", "c"))
         .unwrap_err();
     assert!(err.to_string().contains("/nonexistent/nft"), "{err}");
 
@@ -708,16 +703,16 @@ fn missing_binaries_are_named() {
     only6.ip6tables.name = "/nonexistent/ip6tables".into();
     let v6 = nets(&["fd88::2/64"]);
     let err = ns
-        .run(|| setup_ipmasq_with(&only6, Backend::Iptables, &v6, "m", "eth0", "c"))
+        .run(|| ipmasq::setup(&only6, Backend::Iptables, &v6, "m", "eth0", "c"))
         .unwrap_err();
     assert!(err.to_string().contains("/nonexistent/ip6tables"), "{err}");
-    ns.run(|| setup_ipmasq_with(&only6, Backend::Iptables, &ips, "m", "eth0", "c"))
+    ns.run(|| ipmasq::setup(&only6, Backend::Iptables, &ips, "m", "eth0", "c"))
         .unwrap();
 
     // With no tool at all there is nothing to clean: DEL and GC succeed.
-    ns.run(|| teardown_ipmasq_with(&t, &ips, "m", "eth0", "c"))
+    ns.run(|| ipmasq::teardown(&t, &ips, "m", "eth0", "c"))
         .unwrap();
-    ns.run(|| gc_ipmasq_with(&t, "m", &[])).unwrap();
+    ns.run(|| ipmasq::gc(&t, "m", &[])).unwrap();
     // The real tools still see the v4 rules made above.
     assert!(!ns.cni_lines(Family::V4).is_empty());
 }
@@ -734,7 +729,7 @@ fn only_restore_missing_is_an_error_on_teardown() {
     let mut t = tools();
     t.iptables_restore.name = "/nonexistent/iptables-restore".into();
     let err = ns
-        .run(|| teardown_ipmasq_with(&t, &[], "r", "eth0", "c"))
+        .run(|| ipmasq::teardown(&t, &[], "r", "eth0", "c"))
         .unwrap_err();
     assert!(
         err.to_string().contains("/nonexistent/iptables-restore"),
