@@ -81,21 +81,16 @@ impl PortMapping {
     }
 }
 
-/// Which netfilter API the config asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BackendChoice {
-    /// No `backend` key: iptables unless iptables is unusable and nft is usable. The probe
-    /// costs an exec, so it is made only when needed (see [`PortMapConf::resolve_backend`]).
-    Auto,
-    Iptables,
-    Nftables,
-}
+/// The netfilter API (firewall's one Backend enum).
+pub use weft_firewall::Backend;
 
 #[derive(Debug, Clone)]
 pub struct PortMapConf {
     pub cni_version: String,
     pub name: String,
-    pub backend: BackendChoice,
+    /// The `backend` key; None without one: iptables unless iptables is unusable and nft is
+    /// usable. The probe costs an exec, so it is made only when needed (see [`resolve_auto`]).
+    pub backend: Option<Backend>,
     pub snat: bool,
     pub masq_all: bool,
     pub mark_masq_bit: u32,
@@ -185,7 +180,7 @@ pub fn load_lenient(stdin: &[u8], ifname: &str) -> Result<PortMapConf> {
             Ok(PortMapConf {
                 cni_version: netconf.cni_version.clone(),
                 name: netconf.name.clone(),
-                backend: BackendChoice::Auto,
+                backend: None,
                 snat: true,
                 masq_all: false,
                 mark_masq_bit: DEFAULT_MARK_BIT,
@@ -241,7 +236,7 @@ fn parse(netconf: NetConf, ifname: &str) -> Result<PortMapConf> {
     )?;
     for c in [&conditions_v4, &conditions_v6].into_iter().flatten() {
         match backend {
-            BackendChoice::Nftables => validate_nft_conditions(c)?,
+            Some(Backend::Nftables) => validate_nft_conditions(c)?,
             _ => validate_iptables_conditions(c)?,
         }
     }
@@ -272,14 +267,14 @@ fn parse(netconf: NetConf, ifname: &str) -> Result<PortMapConf> {
 
 /// Go's `validateBackend` + the `unrecognized backend` check. Options of the other backend are
 /// an error. With no `backend` key the choice depends on which tools work, which is only probed
-/// here if the config carries backend-specific options (otherwise [`BackendChoice::Auto`] is
+/// here if the config carries backend-specific options (otherwise the None of no choice is
 /// resolved lazily by the caller).
 fn validate_backend(
     requested: Option<&str>,
     has_external_chain: bool,
     v4: &Option<Vec<String>>,
     v6: &Option<Vec<String>>,
-) -> Result<BackendChoice> {
+) -> Result<Option<Backend>> {
     let mut iptables_opts: Vec<&str> = Vec::new();
     let mut nft_opts: Vec<&str> = Vec::new();
     if has_external_chain {
@@ -287,16 +282,16 @@ fn validate_backend(
     }
     for (key, conds) in [("conditionsV4", v4), ("conditionsV6", v6)] {
         match conditions_backend(conds) {
-            Some(BackendChoice::Iptables) => iptables_opts.push(key),
+            Some(Backend::Iptables) => iptables_opts.push(key),
             Some(_) => nft_opts.push(key),
             None => {}
         }
     }
     let choice = match requested {
-        Some("iptables") => BackendChoice::Iptables,
-        Some("nftables") => BackendChoice::Nftables,
-        None if iptables_opts.is_empty() && nft_opts.is_empty() => BackendChoice::Auto,
-        None => resolve_auto(),
+        Some("iptables") => Some(Backend::Iptables),
+        Some("nftables") => Some(Backend::Nftables),
+        None if iptables_opts.is_empty() && nft_opts.is_empty() => None,
+        None => Some(resolve_auto()),
         Some(other) => {
             // Go checks the options first, treating any other name as "not iptables".
             if !iptables_opts.is_empty() {
@@ -312,7 +307,7 @@ fn validate_backend(
         }
     };
     let (name, wrong, opts) = match choice {
-        BackendChoice::Nftables => ("nftables", "iptables", &iptables_opts),
+        Some(Backend::Nftables) => ("nftables", "iptables", &iptables_opts),
         _ => ("iptables", "nftables", &nft_opts),
     };
     if !opts.is_empty() {
@@ -325,21 +320,21 @@ fn validate_backend(
 }
 
 /// Go's default: iptables unless iptables is unusable and nft is usable.
-pub fn resolve_auto() -> BackendChoice {
+pub fn resolve_auto() -> Backend {
     match weft_firewall::select_backend(None) {
-        Ok(weft_firewall::Backend::Nftables) => BackendChoice::Nftables,
-        _ => BackendChoice::Iptables,
+        Ok(Backend::Nftables) => Backend::Nftables,
+        _ => Backend::Iptables,
     }
 }
 
 /// Go's `detectBackendOfConditions`: a first token starting with `-` (or `!`, as in
 /// `! -d 10.0.0.1`) is iptables syntax, anything else nft; none or an empty first token says
 /// nothing.
-fn conditions_backend(conds: &Option<Vec<String>>) -> Option<BackendChoice> {
+fn conditions_backend(conds: &Option<Vec<String>>) -> Option<Backend> {
     let first = conds.as_ref()?.first()?;
     match first.chars().next()? {
-        '-' | '!' => Some(BackendChoice::Iptables),
-        _ => Some(BackendChoice::Nftables),
+        '-' | '!' => Some(Backend::Iptables),
+        _ => Some(Backend::Nftables),
     }
 }
 
@@ -624,7 +619,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.mappings[0].protocol, Protocol::Tcp);
-        assert_eq!(c.backend, BackendChoice::Auto);
+        assert_eq!(c.backend, None);
     }
 
     #[test]
@@ -712,7 +707,7 @@ mod tests {
         );
         let c = conf(r#"{"name":"n","backend":"nftables","conditionsV4":["ip","daddr","!=","{ 127.0.0.0/8 }"]}"#)
             .unwrap();
-        assert_eq!(c.backend, BackendChoice::Nftables);
+        assert_eq!(c.backend, Some(Backend::Nftables));
         let e = conf(r#"{"name":"n","backend":"nftables","conditionsV4":["ip daddr 1.1.1.1; flush ruleset"]}"#)
             .unwrap_err();
         assert_eq!(e.code(), 7);

@@ -38,7 +38,7 @@ use weft_cni_core::{
 };
 use weft_firewall::{Family, FwError, Tools};
 
-use config::{BackendChoice, PortMapConf};
+use config::{Backend, PortMapConf};
 use iptables::{DelError, DnatSpec, Ipt, Shared};
 use nft::{Nft, NftSpec};
 
@@ -106,8 +106,8 @@ pub fn cmd_add(args: &CmdArgs) -> Result<Value> {
     let cid = args.container_id.as_str();
     trace.mark("config");
     match conf.backend {
-        BackendChoice::Nftables => add_nft(&tools, &conf, cid, &nets)?,
-        BackendChoice::Auto => {
+        Some(Backend::Nftables) => add_nft(&tools, &conf, cid, &nets)?,
+        None => {
             // Go probes iptables before every ADD; that costs an exec, so try iptables and
             // probe only if it fails.
             if let Err(e) = add_iptables(&tools, &conf, cid, &nets) {
@@ -115,14 +115,14 @@ pub fn cmd_add(args: &CmdArgs) -> Result<Value> {
                 if e.source.is_lock_timeout() {
                     return Err(e.into());
                 }
-                if config::resolve_auto() == BackendChoice::Nftables {
+                if config::resolve_auto() == Backend::Nftables {
                     add_nft(&tools, &conf, cid, &nets)?;
                 } else {
                     return Err(e.into());
                 }
             }
         }
-        BackendChoice::Iptables => add_iptables(&tools, &conf, cid, &nets)?,
+        Some(Backend::Iptables) => add_iptables(&tools, &conf, cid, &nets)?,
     }
     trace.mark("rules");
     after_forwarding(&conf, &nets, &mut trace)?;
@@ -302,7 +302,7 @@ pub fn cmd_del(args: &CmdArgs) -> Result<()> {
         }
     }
     // Go: an error only if neither family is usable; an nft-only host must still DEL.
-    if unusable.len() == 2 && conf.backend == BackendChoice::Iptables {
+    if unusable.len() == 2 && conf.backend == Some(Backend::Iptables) {
         errors.push(internal(format!(
             "neither iptables nor ip6tables is usable, {}",
             unusable.join(", ")
@@ -346,18 +346,13 @@ pub fn cmd_check(args: &CmdArgs) -> Result<()> {
     }
     let tools = Tools::from_env();
     let cid = args.container_id.as_str();
-    let backend = match conf.backend {
-        BackendChoice::Auto => config::resolve_auto(),
-        b => b,
-    };
+    let backend = conf.backend.unwrap_or_else(config::resolve_auto);
     // Only the families the pod has (Go 1.1.1 also checked ip6tables for an IPv4-only pod,
     // plugins#819).
     for net in conf.container_nets() {
         let v6 = net.is_ipv6();
         let res = match backend {
-            BackendChoice::Nftables => {
-                nft::check(&Nft::new(&tools), &NftSpec::new(&conf, cid, net.ip()))
-            }
+            Backend::Nftables => nft::check(&Nft::new(&tools), &NftSpec::new(&conf, cid, net.ip())),
             _ => iptables::check(
                 &Ipt::new(&tools, family_of(&net)),
                 &DnatSpec::new(&conf, cid, net),
@@ -437,13 +432,13 @@ pub fn cmd_status(args: &CmdArgs) -> Result<()> {
         })
     };
     let problem = match conf.backend {
-        BackendChoice::Iptables => {
+        Some(Backend::Iptables) => {
             iptables_problem().map(|p| format!("iptables backend not usable: {p}"))
         }
-        BackendChoice::Nftables => {
+        Some(Backend::Nftables) => {
             nft_problem().map(|p| format!("nftables backend not usable: {p}"))
         }
-        BackendChoice::Auto => match (iptables_problem(), nft_problem()) {
+        None => match (iptables_problem(), nft_problem()) {
             (Some(a), Some(b)) => {
                 Some(format!("neither iptables nor nftables is usable: {a}; {b}"))
             }
