@@ -114,9 +114,14 @@ test_flanneld_flags_and_env() {
 	grep -q "Invalid subnet-lease-renew-margin option, out of acceptable range" <<<"$OUT" || fail "margin error: $OUT"
 	FL_ENV=FLANNELD_SUBNET_LEASE_RENEW_MARGIN=1440 fl_run_once
 	assert_eq 1 "$RC" "exit status for margin 1440 (env)"
+	# Kube mode outside a cluster, with no --kube-api-url or --kubeconfig-file: client-go's message.
 	fl_run_once --kube-subnet-mgr
-	assert_eq 1 "$RC" "exit status for --kube-subnet-mgr"
-	grep -q "not supported" <<<"$OUT" || fail "kube mode error: $OUT"
+	assert_eq 1 "$RC" "exit status for --kube-subnet-mgr outside a cluster"
+	grep -q "fail to create kubernetes config: unable to load in-cluster configuration, KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT must be defined" <<<"$OUT" ||
+		fail "kube mode error: $OUT"
+	FL_ENV="NODE_NAME=" fl_run_once --kube-subnet-mgr --kube-api-url=http://127.0.0.1:1
+	assert_eq 1 "$RC" "exit status without a node name"
+	grep -q "env variables POD_NAME and POD_NAMESPACE must be set" <<<"$OUT" || fail "node name error: $OUT"
 }
 
 # klog's flags, which Go flanneld copies and kube-flannel manifests pass: accepted, -v honoured,
@@ -251,14 +256,6 @@ fl_start_plain() { # N [args]
 		--subnet-file="$(fl_env "$n")" "$@" >>"$T/n$n/flanneld.log" 2>&1 &
 	FL_PID[$n]=$!
 	track_pid "${FL_PID[$n]}"
-}
-
-# HTTP GET inside node 1 with bash's /dev/tcp: prints the status code.
-fl_http_status() { # PORT PATH: the status code; fails while nothing answers (so wait_for waits)
-	local status
-	status=$(in_n 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 && printf 'GET $2 HTTP/1.1\r\nHost: x\r\n\r\n' >&3 && head -n1 <&3" |
-		awk '{print $2}')
-	[[ -n $status ]] && echo "$status"
 }
 
 test_flanneld_healthz() {

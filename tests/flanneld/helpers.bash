@@ -293,3 +293,11 @@ fl_assert_renewed() {
 }
 
 fl_log() { cat "$T/n$1/flanneld.log"; } # N: node N's flanneld log
+
+# HTTP GET inside node 1 with bash's /dev/tcp: prints the status code.
+fl_http_status() { # PORT PATH: the status code; fails while nothing answers (so wait_for waits)
+	local status
+	status=$(in_n 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 && printf 'GET $2 HTTP/1.1\r\nHost: x\r\n\r\n' >&3 && head -n1 <&3" |
+		awk '{print $2}')
+	[[ -n $status ]] && echo "$status"
+}

@@ -114,6 +114,33 @@ impl NetConfig {
         Ok(cfg)
     }
 
+    /// Parse a config for the Kubernetes subnet manager: as Go's
+    /// `ParseConfig` in kube mode, without `CheckNetworkConfig` (the
+    /// `Subnet*` keys allocate etcd leases; in kube mode the subnets are
+    /// the nodes' podCIDRs, checked against Network when our lease is taken).
+    pub fn parse_kube(text: &str) -> Result<NetConfig> {
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| format!("error parsing subnet config: {e}"))?;
+        let Value::Object(obj) = value else {
+            return Err(format!(
+                "error parsing subnet config: expected a JSON object, got {}",
+                kind_of(&value)
+            ));
+        };
+        let mut cfg = NetConfig::default();
+        for (key, value) in &obj {
+            if value.is_null() {
+                continue;
+            }
+            cfg.set_key(key, value)
+                .map_err(|e| format!("error parsing subnet config: {e}"))?;
+        }
+        if !cfg.enable_ipv4 && !cfg.enable_ipv6 {
+            return Err("none defined stack: EnableIPv4 and EnableIPv6 are both false".into());
+        }
+        Ok(cfg)
+    }
+
     fn set_key(&mut self, key: &str, v: &Value) -> Result<()> {
         match key.to_ascii_lowercase().as_str() {
             "enableipv4" => self.enable_ipv4 = boolean(key, v)?,

@@ -23,6 +23,9 @@ use crate::iface;
 use crate::lease::Lease;
 use crate::registry::Registry;
 use crate::subnet::etcd::{etcd_config, EtcdManager};
+use crate::subnet::kube::env as kube_env;
+use crate::subnet::kube::kubeconfig;
+use crate::subnet::kube::manager::{KubeManager, KubeSetup};
 use crate::subnet::{StoredMacs, SubnetManager};
 use crate::subnet_file::{read_prev, SubnetEnv};
 use crate::task::{blocking, shutdown_signal, until_ok};
@@ -30,6 +33,8 @@ use crate::traffic;
 
 /// `subnetTTL`: etcd leases last 24 h.
 const SUBNET_TTL: i64 = 24 * 3600;
+/// `--net-config-path`'s default in kube mode (as in Go).
+const DEFAULT_NET_CONF_PATH: &str = "/etc/kube-flannel/net-conf.json";
 /// Go's host-gw route check period; used for every backend's reconcile.
 const RECONCILE_PERIOD: Duration = Duration::from_secs(10);
 
@@ -82,13 +87,9 @@ fn parse_opt_ip<T: std::str::FromStr>(flag: &str, v: &str) -> Result<Option<T>> 
         .map_err(|_| anyhow!("invalid --{flag} {v:?}"))
 }
 async fn run_inner(opts: Opts) -> Result<i32> {
-    if opts.kube_subnet_mgr {
-        bail!("--kube-subnet-mgr is not supported by weft flanneld (etcd subnet manager only)");
-    }
     let tun = Tunables::from_env();
     let mut stop = shutdown_signal();
     let subnet_path = PathBuf::from(&opts.subnet_file);
-    let prev = read_prev(&subnet_path);
     let public_ip: Option<Ipv4Addr> = parse_opt_ip("public-ip", &opts.public_ip)?;
     let public_ipv6: Option<Ipv6Addr> = parse_opt_ip("public-ipv6", &opts.public_ipv6)?;
 
@@ -101,7 +102,22 @@ async fn run_inner(opts: Opts) -> Result<i32> {
         let listener = healthz::bind(SocketAddr::new(ip, opts.healthz_port)).await?;
         tokio::spawn(healthz::serve(listener, ready.clone()));
     }
+    let start = Start {
+        subnet_path: subnet_path.clone(),
+        public_ip,
+        public_ipv6,
+        ready,
+        reconcile: tun.reconcile,
+    };
 
+    if opts.kube_subnet_mgr {
+        let Some(mgr) = KubeManager::new(kube_setup(&opts)?, &mut stop).await? else {
+            return Ok(0);
+        };
+        return run_with(&opts, mgr, start, stop).await;
+    }
+
+    let prev = read_prev(&subnet_path);
     let etcd = etcd_config(&opts);
     let Some(reg) = until_ok(&mut stop, "Failed to connect to etcd", || {
         Registry::connect(&etcd)
@@ -113,14 +129,25 @@ async fn run_inner(opts: Opts) -> Result<i32> {
     let margin =
         Duration::from_secs(u64::try_from(opts.subnet_lease_renew_margin).unwrap_or(60) * 60);
     let mgr = EtcdManager::new(reg, prev, tun.lease_ttl, margin);
-    let start = Start {
-        subnet_path,
-        public_ip,
-        public_ipv6,
-        ready,
-        reconcile: tun.reconcile,
-    };
     run_with(&opts, mgr, start, stop).await
+}
+
+/// The kube manager's inputs from the flags and the environment.
+fn kube_setup(opts: &Opts) -> Result<KubeSetup> {
+    let get = |k: &str| std::env::var(k).ok();
+    let client = kubeconfig::client_config(&opts.kube_api_url, &opts.kubeconfig_file, get)
+        .map_err(|e| anyhow!("fail to create kubernetes config: {e}"))?;
+    let node = kube_env::node_name(get).map_err(|e| anyhow!(e))?;
+    Ok(KubeSetup {
+        client,
+        node,
+        net_conf_path: opts
+            .net_config_path
+            .clone()
+            .unwrap_or_else(|| DEFAULT_NET_CONF_PATH.to_string()),
+        prefix: opts.kube_annotation_prefix.clone(),
+        set_network_unavailable: opts.set_node_network_unavailable,
+    })
 }
 
 /// What the main sequence needs besides the options and the manager.
@@ -157,8 +184,24 @@ async fn run_with<M: SubnetManager>(
     cfg.check_backend()
         .map_err(|e| anyhow!("Error fetching backend: {e}"))?;
     if !cfg.enable_ipv4 {
-        bail!("the etcd subnet manager needs EnableIPv4: IPv6-only networks are not supported");
+        bail!("weft flanneld needs EnableIPv4: IPv6-only networks are not supported");
     }
+    // `GetStoredPublicIP`: node-public-ip(v6) beat the flags (kube mode).
+    let (public_ip, public_ipv6) = match mgr.get_stored_public_ips().await {
+        Ok((v4, v6)) => {
+            if let Some(ip) = v4 {
+                info!("Using the node-public-ip annotation {ip} as the public IP");
+            }
+            if let Some(ip) = v6 {
+                info!("Using the node-public-ipv6 annotation {ip} as the public IPv6");
+            }
+            (v4.or(public_ip), v6.or(public_ipv6))
+        }
+        Err(e) => {
+            warn!("Failed to read the stored public IP: {e:#}");
+            (public_ip, public_ipv6)
+        }
+    };
     let mut cfg = cfg;
     if !cfg.enable_nftables {
         if let Some(why) = traffic::iptables_missing(&Tools::from_env(), cfg.enable_ipv6) {
@@ -297,9 +340,8 @@ async fn get_config<M: SubnetManager>(
     if let Some(w) = crate::flags::net_config_path_warning(opts) {
         warn!("{w}");
     }
-    until_ok(stop, "Couldn't fetch network config", || async {
-        let text = mgr.get_network_config().await?;
-        NetConfig::parse(&text).map_err(|e| anyhow!(e))
+    until_ok(stop, "Couldn't fetch network config", || {
+        mgr.get_network_config()
     })
     .await
 }

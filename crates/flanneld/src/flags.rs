@@ -143,32 +143,33 @@ pub struct Opts {
     #[arg(long, env = "FLANNELD_NET_CONFIG_PATH")]
     pub net_config_path: Option<String>,
 
-    /// Contact the Kubernetes API for subnet assignment instead of etcd
-    /// (not supported by weft flanneld).
+    /// Contact the Kubernetes API for subnet assignment instead of etcd.
     #[arg(long, env = "FLANNELD_KUBE_SUBNET_MGR", default_value = "false", num_args = 0..=1,
           default_missing_value = "true", value_parser = parse_go_bool, action = ArgAction::Set)]
     pub kube_subnet_mgr: bool,
 
-    /// Kubernetes-mode flags, accepted so that Go command lines parse.
-    #[arg(long, env = "FLANNELD_KUBE_API_URL", default_value = "", hide = true)]
+    /// Kubernetes API server URL (not needed in a cluster; with
+    /// --kubeconfig-file it replaces the file's server).
+    #[arg(long, env = "FLANNELD_KUBE_API_URL", default_value = "")]
     pub kube_api_url: String,
-    #[arg(
-        long,
-        env = "FLANNELD_KUBECONFIG_FILE",
-        default_value = "",
-        hide = true
-    )]
+
+    /// kubeconfig file location (not needed in a cluster; $KUBECONFIG is not read).
+    #[arg(long, env = "FLANNELD_KUBECONFIG_FILE", default_value = "")]
     pub kubeconfig_file: String,
+
+    /// Kubernetes annotation prefix.
     #[arg(
         long,
         env = "FLANNELD_KUBE_ANNOTATION_PREFIX",
-        default_value = "flannel.alpha.coreos.com",
-        hide = true
+        default_value = "flannel.alpha.coreos.com"
     )]
     pub kube_annotation_prefix: String,
+
+    /// Set the NetworkUnavailable condition of the node to False once the
+    /// network is up (kube mode).
     #[arg(long, env = "FLANNELD_SET_NODE_NETWORK_UNAVAILABLE", default_value = "true",
           num_args = 0..=1, default_missing_value = "true", value_parser = parse_go_bool,
-          action = ArgAction::Set, hide = true)]
+          action = ArgAction::Set)]
     pub set_node_network_unavailable: bool,
 
     /// Log level for V logs (0: info; 1-3: debug; 4+: trace).

@@ -54,8 +54,22 @@ pub const SOURCES: &[(&str, &str)] = &[
         "subnet/kube/annotations",
         "weft_flanneld::subnet::kube::annotations",
     ),
+    ("subnet/kube/client", "weft_flanneld::subnet::kube::client"),
+    (
+        "subnet/kube/condition",
+        "weft_flanneld::subnet::kube::condition",
+    ),
     ("subnet/kube/env", "weft_flanneld::subnet::kube::env"),
+    (
+        "subnet/kube/kubeconfig",
+        "weft_flanneld::subnet::kube::kubeconfig",
+    ),
+    (
+        "subnet/kube/manager",
+        "weft_flanneld::subnet::kube::manager",
+    ),
     ("subnet/kube/types", "weft_flanneld::subnet::kube::types"),
+    ("subnet/kube/watch", "weft_flanneld::subnet::kube::watch"),
     ("subnet_file", "weft_flanneld::subnet_file"),
     ("task", "weft_flanneld::task"),
     ("traffic", "weft_flanneld::traffic"),

@@ -1,14 +1,14 @@
 //! flannel's subnet manager (`pkg/subnet`'s `Manager` interface): where the
 //! network config comes from, how our lease is acquired and kept, and how
 //! the other nodes' leases reach the dataplane. The etcd manager
-//! (`subnet::etcd`) implements it; the daemon's main sequence only talks
-//! to the trait.
+//! (`subnet::etcd`) and the Kubernetes manager (`subnet::kube`) implement
+//! it; the daemon's main sequence only talks to the trait.
 
 pub mod etcd;
 pub mod kube;
 
 use std::future::Future;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use anyhow::Result;
 use tokio::sync::{mpsc, watch};
@@ -47,8 +47,16 @@ pub trait SubnetManager: Clone + Send + Sync + 'static {
     /// `Name()`, for "Created subnet manager: ...".
     fn name(&self) -> String;
 
-    /// `GetNetworkConfig`: the network config text (JSON).
-    fn get_network_config(&self) -> impl Future<Output = Result<String>> + Send;
+    /// `GetNetworkConfig`: the parsed network config (an error is retried).
+    fn get_network_config(&self) -> impl Future<Output = Result<NetConfig>> + Send;
+
+    /// `GetStoredPublicIP`: addresses that replace `--public-ip(v6)` (the
+    /// `node-public-ip(v6)` annotations in kube mode; none in etcd mode).
+    fn get_stored_public_ips(
+        &self,
+    ) -> impl Future<Output = Result<(Option<Ipv4Addr>, Option<Ipv6Addr>)>> + Send {
+        async { Ok((None, None)) }
+    }
 
     /// `GetStoredMacAddresses`: the VTEP MACs our node published last time.
     fn get_stored_macs(

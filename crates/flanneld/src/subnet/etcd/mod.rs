@@ -7,7 +7,7 @@ pub mod watch;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{anyhow, Result};
 use tokio::sync::{mpsc, watch as signal};
 
 use crate::config::NetConfig;
@@ -64,8 +64,9 @@ impl SubnetManager for EtcdManager {
         )
     }
 
-    async fn get_network_config(&self) -> Result<String> {
-        self.reg.get_config().await
+    async fn get_network_config(&self) -> Result<NetConfig> {
+        let text = self.reg.get_config().await?;
+        NetConfig::parse(&text).map_err(|e| anyhow!(e))
     }
 
     /// weft looks the MACs up in the lease for our public IP (flannel makes

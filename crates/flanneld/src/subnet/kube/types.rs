@@ -1,7 +1,7 @@
 //! The typed subset of the Kubernetes API the kube manager reads: a Node's
 //! name, resourceVersion, annotations and podCIDR(s), the NodeList, the
 //! watch events (including BOOKMARK and the ERROR that carries a 410
-//! `Expired` Status) and the Status itself. Unknown fields are ignored,
+//! `Expired` Status), the Status itself, and a Pod's `spec.nodeName`. Unknown fields are ignored,
 //! so full API objects decode (see docs/kube-client.md for why this is not
 //! k8s-openapi).
 
@@ -28,12 +28,46 @@ pub struct NodeSpec {
     pub pod_cidrs: Vec<String>,
 }
 
+/// One `status.conditions` entry (the fields flanneld reads back).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeCondition {
+    #[serde(default, rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub last_transition_time: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct NodeStatus {
+    #[serde(default)]
+    pub conditions: Vec<NodeCondition>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct Node {
     #[serde(default)]
     pub metadata: ObjectMeta,
     #[serde(default)]
     pub spec: NodeSpec,
+    #[serde(default)]
+    pub status: NodeStatus,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodSpec {
+    #[serde(default)]
+    pub node_name: String,
+}
+
+/// A Pod, for `spec.nodeName` only (POD_NAME + POD_NAMESPACE).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct Pod {
+    #[serde(default)]
+    pub spec: PodSpec,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
