@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # weft demo: a three-node flannel cluster in network namespaces.
 #
-#   scripts/demo.sh [--keep]      (as root)
+#   scripts/demo.sh [--kube] [--keep]   (as root)
 #   scripts/demo.sh -h|--help      this text (runs nothing)
 #
 # Builds the release binaries, then creates, all inside namespaces (the
 # machine's own links, routes and firewall rules are never touched):
-#   wdemo-ul           the "underlay": a bridge (10.99.0.254/24) and etcd
+#   wdemo-ul           the "underlay": a bridge (10.99.0.254/24) and etcd, or with
+#                      --kube the test Kubernetes API server (tests/kube/apiserver.py)
+#                      holding Nodes node1..3 with podCIDRs 10.244.N.0/24
 #   wdemo-n1..3        three nodes, eth0 = 10.99.0.N/24 on the underlay,
-#                      each running weft flanneld (VXLAN backend)
+#                      each running weft flanneld (VXLAN backend; with --kube
+#                      `--kube-subnet-mgr`, the lease being the Node's podCIDR)
 #   wdemo-p1a..p3b     two pods per node, attached through the CNI chain
 #                      weft flannel -> weft bridge -> weft host-local
 # proves pod-to-pod traffic across nodes and on one node (ping and a TCP
 # transfer), shows what flanneld programmed on node 1 and what it stored in
-# etcd, then tears everything down (--keep leaves it for you to explore:
+# etcd (or wrote on the Nodes: annotations and the NetworkUnavailable condition), then tears everything down (--keep leaves it for you to explore:
 # `ip netns exec wdemo-n1 bash`).
 set -euo pipefail
 SELF=$(cd "$(dirname "$0")" && pwd)/${0##*/}
@@ -29,9 +32,11 @@ usage() {
 
 # Arguments first: asking for help or mistyping must never start the demo.
 KEEP=0
+KUBE=0
 for arg in "$@"; do
 	case $arg in
 	--keep) KEEP=1 ;;
+	--kube) KUBE=1 ;;
 	-h | --help) usage 0 ;;
 	*) echo "scripts/demo.sh: unknown argument '$arg'" >&2; usage 2 ;;
 	esac
@@ -49,6 +54,7 @@ P=wdemo
 UL=$P-ul
 ETCD_IP=10.99.0.254
 ETCD=http://$ETCD_IP:2379
+API=http://$ETCD_IP:6443
 NETWORK=10.244.0.0/16
 D=$(mktemp -d /tmp/weft-demo.XXXXXX)
 PIDS=()
@@ -64,7 +70,7 @@ cleanup() {
 	if [ $KEEP = 1 ]; then
 		echo
 		echo "kept: namespaces $(all_ns | tr '\n' ' ')"
-		echo "      flanneld/etcd pids ${PIDS[*]}, logs and state in $D"
+		echo "      flanneld, etcd and API server pids ${PIDS[*]}, logs and state in $D"
 		echo "      remove with: kill ${PIDS[*]}; for ns in \$(ip netns list | grep -o '^$P-[^ ]*'); do ip netns del \$ns; done; rm -rf $D"
 		return
 	fi
@@ -91,21 +97,36 @@ if ! ip netns exec $UL test -e /proc/sys/net/bridge/bridge-nf-call-iptables; the
 	NFT=true
 fi
 
-say "underlay: bridge + etcd in netns $UL"
+CONFIG="{\"Network\":\"$NETWORK\",\"EnableNFTables\":$NFT,\"Backend\":{\"Type\":\"vxlan\"}}"
 ip netns exec $UL ip link add br0 type bridge
 ip netns exec $UL ip link set br0 up
 ip netns exec $UL ip addr add $ETCD_IP/24 dev br0
-ip netns exec $UL etcd --name demo --data-dir "$D/etcd" \
-	--listen-client-urls $ETCD --advertise-client-urls $ETCD \
-	--listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
-	--initial-cluster demo=http://127.0.0.1:2380 >"$D/etcd.log" 2>&1 &
-PIDS+=($!)
 ectl() { ETCDCTL_API=3 ip netns exec $UL etcdctl --endpoints $ETCD "$@"; }
-for _ in $(seq 1 100); do ectl endpoint health >/dev/null 2>&1 && break; sleep 0.1; done
-ectl endpoint health
-CONFIG="{\"Network\":\"$NETWORK\",\"EnableNFTables\":$NFT,\"Backend\":{\"Type\":\"vxlan\"}}"
-ectl put /coreos.com/network/config "$CONFIG" >/dev/null
-echo "network config: $CONFIG"
+api() { ip netns exec $UL curl -sS --fail-with-body "$@"; } # [CURL_OPTIONS] URL
+if [ $KUBE = 1 ]; then
+	say "underlay: bridge + the test Kubernetes API server in netns $UL"
+	ip netns exec $UL python3 tests/kube/apiserver.py --listen $ETCD_IP --port 6443 >"$D/apiserver.log" 2>&1 &
+	PIDS+=($!)
+	for _ in $(seq 1 100); do api -o /dev/null $API/weft-test/ready 2>/dev/null && break; sleep 0.1; done
+	for n in $(nodes); do
+		api -o /dev/null -X POST -H 'Content-Type: application/json' $API/api/v1/nodes --data-binary \
+			"{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":\"node$n\"},\"spec\":{\"podCIDR\":\"10.244.$n.0/24\",\"podCIDRs\":[\"10.244.$n.0/24\"]}}"
+		echo "Node node$n: spec.podCIDR 10.244.$n.0/24"
+	done
+	echo "$CONFIG" >"$D/net-conf.json"
+	echo "net-conf.json: $CONFIG"
+else
+	say "underlay: bridge + etcd in netns $UL"
+	ip netns exec $UL etcd --name demo --data-dir "$D/etcd" \
+		--listen-client-urls $ETCD --advertise-client-urls $ETCD \
+		--listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
+		--initial-cluster demo=http://127.0.0.1:2380 >"$D/etcd.log" 2>&1 &
+	PIDS+=($!)
+	for _ in $(seq 1 100); do ectl endpoint health >/dev/null 2>&1 && break; sleep 0.1; done
+	ectl endpoint health
+	ectl put /coreos.com/network/config "$CONFIG" >/dev/null
+	echo "network config: $CONFIG"
+fi
 
 say "nodes: 10.99.0.{1,2,3} on the underlay, weft flanneld on each"
 for n in $(nodes); do
@@ -117,7 +138,12 @@ for n in $(nodes); do
 	ip netns exec $ns ip link set eth0 up
 	ip netns exec $ns ip route add default via $ETCD_IP
 	ip netns exec $ns sysctl -qw net.ipv4.ip_forward=1
-	ip netns exec $ns "$BIN/flanneld" --etcd-endpoints=$ETCD --iface=eth0 --ip-masq \
+	if [ $KUBE = 1 ]; then
+		mode=(--kube-subnet-mgr --kube-api-url=$API --net-config-path="$D/net-conf.json")
+	else
+		mode=(--etcd-endpoints=$ETCD)
+	fi
+	ip netns exec $ns env NODE_NAME=node$n "$BIN/flanneld" "${mode[@]}" --iface=eth0 --ip-masq \
 		--subnet-file="$D/n$n/subnet.env" >"$D/n$n/flanneld.log" 2>&1 &
 	PIDS+=($!)
 done
@@ -203,14 +229,25 @@ else
 	ip netns exec $P-n1 iptables -t nat -S FLANNEL-POSTRTG
 fi
 
-say "etcd: etcdctl get --prefix /coreos.com/network"
-ectl get --prefix /coreos.com/network
-say "etcd: lease TTLs"
-for key in $(ectl get --prefix --keys-only /coreos.com/network/subnets); do
-	id=$(ectl get "$key" -w fields | sed -n 's/^"Lease" : //p')
-	printf '%s: ' "$key"
-	ectl lease timetolive "$(printf '%x' "$id")"
-done
+if [ $KUBE = 1 ]; then
+	say "API server: the Nodes' flannel annotations and NetworkUnavailable condition"
+	for _ in $(seq 1 50); do
+		api $API/api/v1/nodes | jq -e '[.items[].status.conditions[]? | select(.type == "NetworkUnavailable")] | length == 3' >/dev/null && break
+		sleep 0.1
+	done
+	api $API/api/v1/nodes | jq -r '.items[] | "\(.metadata.name) podCIDR \(.spec.podCIDR)",
+		(.metadata.annotations | to_entries[] | "  \(.key)=\(.value)"),
+		(.status.conditions[]? | "  condition \(.type)=\(.status) (\(.reason): \(.message))")'
+else
+	say "etcd: etcdctl get --prefix /coreos.com/network"
+	ectl get --prefix /coreos.com/network
+	say "etcd: lease TTLs"
+	for key in $(ectl get --prefix --keys-only /coreos.com/network/subnets); do
+		id=$(ectl get "$key" -w fields | sed -n 's/^"Lease" : //p')
+		printf '%s: ' "$key"
+		ectl lease timetolive "$(printf '%x' "$id")"
+	done
+fi
 
 say "teardown"
 for n in $(nodes); do
