@@ -17,8 +17,10 @@ kfl_cluster() {
 	[[ -x $FLANNELD ]] || skip "flanneld not built ($FLANNELD)"
 	kapi_need
 	fl_underlay
-	kapi_start --bookmark-interval 0
-	printf '%s\n' "${1:-{\"Network\":\"$FL_NET\",\"Backend\":{\"Type\":\"vxlan\"}}}" >"$T/net-conf.json"
+	kapi_start --bookmark-interval 0 ${KFL_KAPI_ARGS:-}
+	local cfg=${1:-}
+	[[ -n $cfg ]] || cfg='{"Network":"'$FL_NET'","Backend":{"Type":"vxlan"}}'
+	printf '%s\n' "$cfg" >"$T/net-conf.json"
 }
 
 # kfl_node N [POD_CIDR|none]: the netns and the Node object.
@@ -278,4 +280,76 @@ test_kube_kubeconfig_tls_token() {
 	wait_for 10 "401 logged" grep -q '401' "$T/n1/flanneld.log"
 	fl_exited 1 && fail "flanneld exited on a 401: $(fl_log 1)"
 	true
+}
+
+test_kube_host_gw_and_node_name_from_pod() {
+	KFL_KAPI_ARGS="--pod kube-flannel/kube-flannel-ds-x7k2p=node1" kfl_cluster \
+		'{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}'
+	kfl_node 1
+	kfl_node 2
+	# Node 1 finds its name through its Pod (the shipped manifest sets no NODE_NAME).
+	FL_ENV="POD_NAME=kube-flannel-ds-x7k2p POD_NAMESPACE=kube-flannel" fl_start 1 --kube-subnet-mgr \
+		--kube-api-url="$KAPI_URL" --net-config-path="$T/net-conf.json"
+	fl_wait_up 1
+	kfl_up 2
+	assert_eq 10.244.1.0/24 "$(fl_subnet 1)" "node 1's lease (name from its Pod)"
+	assert_match 'Kubernetes Subnet Manager - node1' "$(fl_log 1)" "manager name"
+	assert_eq 1 "$(kapi_requests 'map(select(.path == "/api/v1/namespaces/kube-flannel/pods/kube-flannel-ds-x7k2p")) | length')" "GET pod"
+	# host-gw: backend-data null, as Go writes it; routes via the peers' public IPs.
+	assert_eq null "$(kfl_ann 1 backend-data)" "host-gw backend-data"
+	assert_eq host-gw "$(kfl_ann 1 backend-type)" "backend-type"
+	wait_for 5 "node 1 routes node 2's podCIDR via 10.99.0.2" bash -c \
+		"ip netns exec ${FL_NS[1]} ip -4 route show 10.244.2.0/24 | grep -q 'via 10.99.0.2 dev eth0'"
+	wait_for 5 "node 2 routes node 1's podCIDR via 10.99.0.1" bash -c \
+		"ip netns exec ${FL_NS[2]} ip -4 route show 10.244.1.0/24 | grep -q 'via 10.99.0.1 dev eth0'"
+	local a b
+	fl_pod a 1 pa
+	fl_pod b 2 pb
+	ping_ok "${FL_POD_NS[pa]}" "$b"
+	# A vxlan peer is not a host-gw peer.
+	kfl_ghost vx 10.244.9.0/24 10.99.0.9 5a:1e:7c:0b:22:91
+	wait_for 5 "other backend logged" grep -q 'non-host-gw' "$T/n1/flanneld.log"
+	[[ -z $(in_n 1 ip -4 route show 10.244.9.0/24) ]] || fail "a vxlan peer got a host-gw route"
+	# A Pod that does not exist: a clear error, retried (the Pod may not be visible yet).
+	fl_node 3
+	FL_ENV="POD_NAME=nope POD_NAMESPACE=kube-flannel" fl_start 3 --kube-subnet-mgr \
+		--kube-api-url="$KAPI_URL" --net-config-path="$T/net-conf.json"
+	wait_for 10 "the missing Pod is logged" grep -q 'Failed to get pod kube-flannel/nope for its node name.*404' "$T/n3/flanneld.log"
+	fl_exited 3 && fail "flanneld exited on a missing Pod: $(fl_log 3)"
+	true
+}
+
+test_kube_dual_stack() {
+	kfl_cluster '{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd44::/56","Backend":{"Type":"vxlan"}}'
+	in_node ip addr add fd99::fe/64 dev fl-br0 nodad
+	local n
+	for n in 1 2; do
+		fl_node $n
+		in_n $n ip addr add "fd99::$n/64" dev eth0 nodad
+		in_n $n sysctl -qw net.ipv6.conf.all.forwarding=1
+		kapi_node "node$n" ".spec.podCIDR=\"10.244.$n.0/24\" | .spec.podCIDRs=[\"fd44:0:0:$n::/64\", \"10.244.$n.0/24\"]"
+	done
+	kfl_up 1
+	kfl_up 2
+	# Families picked by family, not by position (IPv6 listed first).
+	printf 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_IPV6_NETWORK=fd44::/56\nFLANNEL_IPV6_SUBNET=fd44:0:0:1::1/64\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n' >"$T/expected.env"
+	cmp "$T/expected.env" "$(fl_env 1)" || fail "subnet.env differs: $(cat "$(fl_env 1)")"
+	local mac6
+	mac6=$(in_n 1 cat /sys/class/net/flannel-v6.1/address)
+	assert_eq "{\"VNI\":1,\"VtepMAC\":\"$mac6\"}" "$(kfl_ann 1 backend-v6-data)" "backend-v6-data"
+	assert_eq fd99::1 "$(kfl_ann 1 public-ipv6)" "public-ipv6"
+	wait_for 5 "v4 entries" kfl_has_node 1 2
+	wait_for 5 "v6 route to node 2" bash -c \
+		"ip netns exec ${FL_NS[1]} ip -6 route show dev flannel-v6.1 | grep -q '^fd44:0:0:2::/64 via fd44:0:0:2:: '"
+	local m6
+	m6=$(in_n 2 cat /sys/class/net/flannel-v6.1/address)
+	assert_eq "$m6 dst fd99::2 self permanent" "$(in_n 1 bridge fdb show dev flannel-v6.1 | grep ' dst ' | sed 's/ *$//')" "v6 FDB entry"
+	# A v4-only node in a dual-stack cluster: refused before anything is written (Go writes, then fails).
+	fl_node 3
+	in_n 3 ip addr add fd99::3/64 dev eth0 nodad
+	kapi_node node3 '.spec.podCIDR="10.244.3.0/24" | .spec.podCIDRs=["10.244.3.0/24"]'
+	kfl_start 3
+	wait_for 10 "flanneld on node 3 exits" fl_exited 3
+	assert_match 'IPv6 is enabled but node "node3" has no IPv6 podCIDR' "$(fl_log 3)" "message"
+	assert_eq "" "$(kfl_ann 3 kube-subnet-manager)" "nothing written for node 3"
 }

@@ -17,6 +17,8 @@ and kubectl use, with the real server's semantics where they matter:
                                                  ERROR event carrying a 410 Expired Status
                                                  (what the watch cache answers); timeoutSeconds
   GET    /api/v1/nodes/N[/status]                the node, or a 404 Status
+  GET    /api/v1/namespaces/NS/pods/P            a Pod given with --pod NS/P=NODE (spec.nodeName
+                                                 only: flanneld's node lookup), else 404
   POST   /api/v1/nodes                           create (201, 409 AlreadyExists)
   PUT    /api/v1/nodes/N[/status]                replace (409 Conflict on a stale resourceVersion)
   DELETE /api/v1/nodes/N                         delete (Status Success, DELETED event)
@@ -48,7 +50,7 @@ Options: --listen ADDR (default 127.0.0.1), --port N (0 = any; the chosen port i
 written to --port-file), --state FILE (nodes loaded at start and saved after every
 write, so a restart keeps them; resourceVersions continue), --token T (Bearer T
 required, else 401), --tls-cert/--tls-key (https), --bookmark-interval SECONDS
-(default 60, 0 = only on request), --log FILE (one JSON line per request: method,
+(default 60, 0 = only on request), --pod NS/NAME=NODE (repeatable), --log FILE (one JSON line per request: method,
 path, query, content type, body).
 
 Python 3 standard library only.
@@ -640,6 +642,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._send_json(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
         if m == "GET" and parts == ["api", "v1"]:
             return self._send_json(200, DISCOVERY_V1)
+        if m == "GET" and len(parts) == 6 and parts[:3] == ["api", "v1", "namespaces"] and parts[4] == "pods":
+            return self._send_json(200, self._pod(parts[3], parts[5]))
         if parts[:3] != ["api", "v1", "nodes"] or len(parts) > 5:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         name = parts[3] if len(parts) > 3 else None
@@ -672,6 +676,15 @@ class Handler(BaseHTTPRequestHandler):
         if m == "PATCH":
             return self._send_json(200, self._patch(name, sub, body))
         raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+
+    def _pod(self, ns, name):
+        """A Pod given with --pod NS/NAME=NODE: only what flanneld reads (spec.nodeName)."""
+        node = self.server.pods.get(f"{ns}/{name}")
+        if node is None:
+            raise ApiError(404, "NotFound", f'pods "{name}" not found')
+        return {"kind": "Pod", "apiVersion": "v1",
+                "metadata": {"name": name, "namespace": ns, "uid": f"pod-{ns}-{name}"},
+                "spec": {"nodeName": node}, "status": {"phase": "Running"}}
 
     def _json(self, body):
         try:
@@ -755,11 +768,14 @@ def main():
     ap.add_argument("--tls-key")
     ap.add_argument("--bookmark-interval", type=float, default=60.0)
     ap.add_argument("--log")
+    ap.add_argument("--pod", action="append", default=[],
+                    help="NS/NAME=NODE: serve GET /api/v1/namespaces/NS/pods/NAME with spec.nodeName NODE")
     args = ap.parse_args()
 
     srv = Server((args.listen, args.port), Handler)
     srv.store = Store(args.state)
     srv.token = args.token
+    srv.pods = dict(p.split("=", 1) for p in args.pod)
     srv.log_file = args.log
     srv.log_lock = threading.Lock()
     srv.bookmark_interval = args.bookmark_interval
