@@ -122,6 +122,19 @@ test_flanneld_flags_and_env() {
 	FL_ENV="NODE_NAME=" fl_run_once --kube-subnet-mgr --kube-api-url=http://127.0.0.1:1
 	assert_eq 1 "$RC" "exit status without a node name"
 	grep -q "env variables POD_NAME and POD_NAMESPACE must be set" <<<"$OUT" || fail "node name error: $OUT"
+	# Fatal set-up errors of kube mode, with Go's wording.
+	FL_ENV="NODE_NAME=n1" fl_run_once --kube-subnet-mgr --kube-api-url=http://127.0.0.1:1 --net-config-path="$T/none.json"
+	assert_eq 1 "$RC" "exit status without net-conf.json"
+	grep -q "failed to read net conf: $T/none.json" <<<"$OUT" || fail "net conf error: $OUT"
+	printf '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}' >"$T/nc.json"
+	FL_ENV="NODE_NAME=n1 EVENT_QUEUE_DEPTH=lots" fl_run_once --kube-subnet-mgr --kube-api-url=http://127.0.0.1:1 \
+		--net-config-path="$T/nc.json"
+	assert_eq 1 "$RC" "exit status for EVENT_QUEUE_DEPTH=lots"
+	grep -q 'EVENT_QUEUE_DEPTH="lots" is not an integer' <<<"$OUT" || fail "queue depth error: $OUT"
+	FL_ENV="NODE_NAME=n1" fl_run_once --kube-subnet-mgr --kube-api-url=http://127.0.0.1:1 \
+		--net-config-path="$T/nc.json" --kube-annotation-prefix=a/b/c
+	assert_eq 1 "$RC" "exit status for a bad annotation prefix"
+	grep -q "prefix can contain at most single slash" <<<"$OUT" || fail "prefix error: $OUT"
 }
 
 # klog's flags, which Go flanneld copies and kube-flannel manifests pass: accepted, -v honoured,

@@ -291,8 +291,11 @@ test_kube_host_gw_and_node_name_from_pod() {
 	FL_ENV="POD_NAME=kube-flannel-ds-x7k2p POD_NAMESPACE=kube-flannel" fl_start 1 --kube-subnet-mgr \
 		--kube-api-url="$KAPI_URL" --net-config-path="$T/net-conf.json"
 	fl_wait_up 1
-	kfl_up 2
+	kfl_up 2 --set-node-network-unavailable=false
 	assert_eq 10.244.1.0/24 "$(fl_subnet 1)" "node 1's lease (name from its Pod)"
+	wait_for 10 "the condition on node 1" kfl_cond 1
+	sleep 0.5
+	kfl_cond 2 >/dev/null && fail "node 2 got the condition with --set-node-network-unavailable=false"
 	assert_match 'Kubernetes Subnet Manager - node1' "$(fl_log 1)" "manager name"
 	assert_eq 1 "$(kapi_requests 'map(select(.path == "/api/v1/namespaces/kube-flannel/pods/kube-flannel-ds-x7k2p")) | length')" "GET pod"
 	# host-gw: backend-data null, as Go writes it; routes via the peers' public IPs.
