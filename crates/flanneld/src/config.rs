@@ -95,6 +95,27 @@ type Result<T> = std::result::Result<T, String>;
 impl NetConfig {
     /// Parse and check a config document.
     pub fn parse(text: &str) -> Result<NetConfig> {
+        let mut cfg = NetConfig::parse_keys(text)?;
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    /// Parse a config for the Kubernetes subnet manager: as Go's
+    /// `ParseConfig` in kube mode, without `CheckNetworkConfig` (the
+    /// `Subnet*` keys allocate etcd leases; in kube mode the subnets are
+    /// the nodes' podCIDRs, checked against Network when our lease is taken).
+    pub fn parse_kube(text: &str) -> Result<NetConfig> {
+        let cfg =
+            NetConfig::parse_keys(text).map_err(|e| format!("error parsing subnet config: {e}"))?;
+        if !cfg.enable_ipv4 && !cfg.enable_ipv6 {
+            return Err("none defined stack: EnableIPv4 and EnableIPv6 are both false".into());
+        }
+        Ok(cfg)
+    }
+
+    /// The keys of a config document (case-insensitive, unknown ones
+    /// ignored), without the range checks.
+    fn parse_keys(text: &str) -> Result<NetConfig> {
         let value: Value =
             serde_json::from_str(text).map_err(|e| format!("invalid network config JSON: {e}"))?;
         let Value::Object(obj) = value else {
@@ -109,34 +130,6 @@ impl NetConfig {
                 continue;
             }
             cfg.set_key(key, value)?;
-        }
-        cfg.check()?;
-        Ok(cfg)
-    }
-
-    /// Parse a config for the Kubernetes subnet manager: as Go's
-    /// `ParseConfig` in kube mode, without `CheckNetworkConfig` (the
-    /// `Subnet*` keys allocate etcd leases; in kube mode the subnets are
-    /// the nodes' podCIDRs, checked against Network when our lease is taken).
-    pub fn parse_kube(text: &str) -> Result<NetConfig> {
-        let value: Value =
-            serde_json::from_str(text).map_err(|e| format!("error parsing subnet config: {e}"))?;
-        let Value::Object(obj) = value else {
-            return Err(format!(
-                "error parsing subnet config: expected a JSON object, got {}",
-                kind_of(&value)
-            ));
-        };
-        let mut cfg = NetConfig::default();
-        for (key, value) in &obj {
-            if value.is_null() {
-                continue;
-            }
-            cfg.set_key(key, value)
-                .map_err(|e| format!("error parsing subnet config: {e}"))?;
-        }
-        if !cfg.enable_ipv4 && !cfg.enable_ipv6 {
-            return Err("none defined stack: EnableIPv4 and EnableIPv6 are both false".into());
         }
         Ok(cfg)
     }
