@@ -356,3 +356,46 @@ test_kube_dual_stack() {
 	assert_match 'IPv6 is enabled but node "node3" has no IPv6 podCIDR' "$(fl_log 3)" "message"
 	assert_eq "" "$(kfl_ann 3 kube-subnet-manager)" "nothing written for node 3"
 }
+
+# flannel#2554: a peer deleted while our flanneld was down keeps its routes in Go until a reboot.
+test_kube_peer_deleted_while_down() {
+	kfl_cluster
+	local n
+	for n in 1 2 3; do kfl_node $n; done
+	for n in 1 2 3; do kfl_up $n; done
+	wait_for 5 "node 1 programs its peers" fl_peers_ok 1 2 3
+	fl_stop 1
+	kapi_curl -X DELETE /api/v1/nodes/node3 >/dev/null
+	kfl_up 1
+	wait_for 5 "node 1 forgets node 3 and keeps node 2" fl_peers_ok 1 2
+}
+
+# The in-cluster config (what the DaemonSet uses): KUBERNETES_SERVICE_HOST/PORT and the
+# service-account token and CA files, mounted here in a private mount namespace over a tmpfs
+# /run (/var/run is a link to it), so the machine's own /run is never touched.
+test_kube_in_cluster_config() {
+	command -v openssl >/dev/null || skip "openssl not installed"
+	command -v unshare >/dev/null || skip "unshare not installed"
+	[[ -L /var/run ]] || skip "/var/run is not a link to /run"
+	[[ -x $FLANNELD ]] || skip "flanneld not built ($FLANNELD)"
+	kapi_need
+	fl_underlay
+	kapi_tls
+	kapi_start --bookmark-interval 0 --tls-cert "$T/srv.pem" --tls-key "$T/srv.key" --token "$KAPI_TOKEN"
+	printf '{"Network":"%s","Backend":{"Type":"vxlan"}}\n' "$FL_NET" >"$T/net-conf.json"
+	kfl_node 1
+	printf '%s' "$KAPI_TOKEN" >"$T/token"
+	FL_WROTE[1]=0
+	ip netns exec "${FL_NS[1]}" unshare -m --propagation private sh -c '
+		sa=/run/secrets/kubernetes.io/serviceaccount
+		mount -t tmpfs tmpfs /run && mkdir -p $sa && cp "$1" $sa/ca.crt && cp "$2" $sa/token || exit 1
+		shift 2
+		exec env KUBERNETES_SERVICE_HOST=10.99.0.254 KUBERNETES_SERVICE_PORT=6443 NODE_NAME=node1 "$@"' \
+		sh "$T/ca.pem" "$T/token" "$FLANNELD" --kube-subnet-mgr --net-config-path="$T/net-conf.json" \
+		--iface=eth0 --subnet-file="$(fl_env 1)" >>"$T/n1/flanneld.log" 2>&1 &
+	FL_PID[1]=$!
+	track_pid "${FL_PID[1]}"
+	fl_wait_up 1
+	assert_eq 10.244.1.0/24 "$(fl_subnet 1)" "lease through the in-cluster config"
+	assert_eq true "$(kfl_ann 1 kube-subnet-manager)" "annotations written with the service-account token"
+}
