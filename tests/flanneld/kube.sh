@@ -48,6 +48,7 @@ kfl_up() { # N [ARGS...]
 }
 
 # kfl_ann N KEY: node N's annotation <prefix>/KEY.
+kfl_ann_is() { [[ $(kfl_ann "$1" "$2") == "$3" ]]; } # N KEY VALUE
 kfl_ann() { kapi_get "node$1" | jq -r --arg k "$KFL_P/$2" '.metadata.annotations[$k] // empty'; }
 
 # kfl_ghost NAME CIDR IP MAC [TYPE]: a Node whose annotations are what Go
@@ -398,4 +399,36 @@ test_kube_in_cluster_config() {
 	fl_wait_up 1
 	assert_eq 10.244.1.0/24 "$(fl_subnet 1)" "lease through the in-cluster config"
 	assert_eq true "$(kfl_ann 1 kube-subnet-manager)" "annotations written with the service-account token"
+}
+
+# Our own annotations: public-ip-overwrite and node-public-ip honoured, no patch loop on the
+# node's own updates, and flannel's keys put back when something removes them.
+test_kube_own_annotations() {
+	kfl_cluster
+	kfl_node 1
+	kapi_patch node1 application/merge-patch+json '{"metadata":{"annotations":{"'$KFL_P'/public-ip-overwrite":"192.0.2.10"}}}' >/dev/null
+	kfl_node 2
+	in_n 2 ip addr add 10.99.0.102/24 dev eth0
+	kapi_patch node2 application/merge-patch+json '{"metadata":{"annotations":{"'$KFL_P'/node-public-ip":"10.99.0.102"}}}' >/dev/null
+	kfl_up 1
+	kfl_up 2
+	assert_eq 192.0.2.10 "$(kfl_ann 1 public-ip)" "public-ip from public-ip-overwrite"
+	assert_eq 10.99.0.102 "$(kfl_ann 2 public-ip)" "public-ip from node-public-ip"
+	assert_eq 10.99.0.102 "$(in_n 2 ip -d -j link show flannel.1 | jq -r '.[0].linkinfo.info_data.local')" \
+		"node 2's VXLAN source address from node-public-ip"
+	wait_for 10 "the condition on node 1" kfl_cond 1
+	# The node's own updates (a kubelet's label or status change) send no patch.
+	local i before
+	before=$(kapi_requests 'map(select(.method == "PATCH" and .path == "/api/v1/nodes/node1/status")) | length')
+	for i in 1 2 3; do
+		kapi_patch node1 application/merge-patch+json '{"metadata":{"labels":{"x":"'$i'"}}}' >/dev/null
+	done
+	sleep 1
+	assert_eq "$before" "$(kapi_requests 'map(select(.method == "PATCH" and .path == "/api/v1/nodes/node1/status")) | length')" \
+		"patches after the node's own updates"
+	# Something removes flannel's keys: they are written again.
+	kapi_patch node1 application/merge-patch+json '{"metadata":{"annotations":{"'$KFL_P'/kube-subnet-manager":null,"'$KFL_P'/backend-data":null}}}' >/dev/null
+	wait_for 10 "kube-subnet-manager written again" kfl_ann_is 1 kube-subnet-manager true
+	assert_eq "{\"VNI\":1,\"VtepMAC\":\"$(fl_mac 1)\"}" "$(kfl_ann 1 backend-data)" "backend-data written again"
+	grep -q "annotations changed underneath" "$T/n1/flanneld.log" || fail "the repair is not logged"
 }

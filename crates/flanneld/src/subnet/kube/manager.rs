@@ -277,8 +277,10 @@ impl SubnetManager for KubeManager {
         lease.attrs = attrs.clone();
         let name = &self.0.node_name;
         let current = &node.metadata.annotations;
-        if let Some(new) = annotations::desired(&self.0.keys, current, attrs) {
-            let body = annotations::patch_body(current, &new);
+        let body = annotations::desired(&self.0.keys, current, attrs)
+            .map(|new| annotations::patch_body(current, &new))
+            .filter(|b| b != "{}");
+        if let Some(body) = body {
             let what = format!("Failed to patch the annotations of node {name:?}");
             let patched = until_ok(stop, &what, || async {
                 Ok(self.0.client.patch_node_status(name, body.clone()).await?)

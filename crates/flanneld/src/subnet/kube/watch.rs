@@ -280,6 +280,12 @@ impl PeerWatch {
         let Some(new) = annotations::desired(&self.keys, ann, &self.own.attrs) else {
             return;
         };
+        // With an overwrite annotation Go's test always says "patch"; only
+        // a patch that changes something is sent.
+        let body = annotations::patch_body(ann, &new);
+        if body == "{}" {
+            return;
+        }
         let now = tokio::time::Instant::now();
         if peers
             .last_reassert
@@ -288,7 +294,6 @@ impl PeerWatch {
             return;
         }
         peers.last_reassert = Some(now);
-        let body = annotations::patch_body(ann, &new);
         warn!("Our node's flannel annotations changed underneath: writing them again");
         if let Err(e) = self.client.patch_node_status(&self.node_name, body).await {
             warn!("Failed to restore our node's annotations: {e}");
