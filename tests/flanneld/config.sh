@@ -37,6 +37,8 @@ test_flanneld_bad_network_configs() {
 	fl_bad_conf '{"Network":"10.244.0.0/16","SubnetMin":"10.245.0.0","Backend":{"Type":"vxlan"}}' 'SubnetMin is not in the range of the Network'
 	fl_bad_conf '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","VNI":"one"}}' '"Backend.VNI"'
 	fl_bad_conf '{"Network":' 'invalid network config JSON'
+	fl_bad_conf '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd44::/56","Backend":{"Type":"vxlan"}}' \
+		"etcd subnet manager needs EnableIPv4: IPv6-only networks are supported with --kube-subnet-mgr only"
 	in_n 1 ip link show flannel.1 >/dev/null 2>&1 && fail "a rejected config created flannel.1"
 	[[ -e $T/n1/subnet.env ]] && fail "a rejected config wrote subnet.env"
 	# A backend weft does not have is fatal (Go: "Error fetching backend").

@@ -432,3 +432,53 @@ test_kube_own_annotations() {
 	assert_eq "{\"VNI\":1,\"VtepMAC\":\"$(fl_mac 1)\"}" "$(kfl_ann 1 backend-data)" "backend-data written again"
 	grep -q "annotations changed underneath" "$T/n1/flanneld.log" || fail "the repair is not logged"
 }
+
+# IPv6 only (EnableIPv4 false): the lease is the IPv6 podCIDR; no flannel.1, no v4 annotations,
+# no v4 lines in subnet.env; the v6 overlay carries traffic between the nodes.
+test_kube_ipv6_only() {
+	kfl_cluster '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd44::/56","Backend":{"Type":"vxlan"}}'
+	in_node ip addr add fd99::fe/64 dev fl-br0 nodad
+	local n
+	for n in 1 2; do
+		fl_node $n
+		in_n $n ip addr add "fd99::$n/64" dev eth0 nodad
+		in_n $n sysctl -qw net.ipv6.conf.all.forwarding=1
+		kapi_node "node$n" ".spec.podCIDR=\"fd44:0:0:$n::/64\" | .spec.podCIDRs=[\"fd44:0:0:$n::/64\"]"
+	done
+	kfl_up 1 --ip-masq
+	kfl_up 2
+	printf 'FLANNEL_IPV6_NETWORK=fd44::/56\nFLANNEL_IPV6_SUBNET=fd44:0:0:1::1/64\nFLANNEL_MTU=1430\nFLANNEL_IPMASQ=true\n' >"$T/expected.env"
+	cmp "$T/expected.env" "$(fl_env 1)" || fail "subnet.env differs: $(cat "$(fl_env 1)")"
+	[[ -e /proc/sys/net/ipv4/conf/flannel.1 ]] && in_n 1 ip link show flannel.1 >/dev/null 2>&1 && fail "flannel.1 exists"
+	assert_eq "{\"VNI\":1,\"VtepMAC\":\"$(in_n 1 cat /sys/class/net/flannel-v6.1/address)\"}" "$(kfl_ann 1 backend-v6-data)" "backend-v6-data"
+	assert_eq fd99::1 "$(kfl_ann 1 public-ipv6)" "public-ipv6"
+	assert_eq "" "$(kfl_ann 1 backend-data)" "no v4 backend-data"
+	wait_for 5 "v6 route to node 2" bash -c \
+		"ip netns exec ${FL_NS[1]} ip -6 route show dev flannel-v6.1 | grep -q '^fd44:0:0:2::/64 via fd44:0:0:2:: '"
+	assert_eq "" "$(in_n 1 ip -4 route show | grep -v -e '10.99.0.0/24' -e '^default via 10.99.0.254' || true)" "IPv4 routes besides the underlay's"
+	in_n 1 ip6tables -t nat -S FLANNEL-POSTRTG | grep -q -- "-s fd44::/56 ! -d ff00::/8 .* -j MASQUERADE" ||
+		fail "no IPv6 masquerade rule: $(in_n 1 ip6tables -t nat -S 2>&1)"
+	# (the devices' addresses go through DAD first)
+	wait_for 10 "node 1 reaches node 2's flannel-v6.1 over the overlay" in_n 1 ping -c1 -W1 fd44:0:0:2::
+	# Pods through the flannel chain (flannel -> bridge -> host-local) from the v6-only subnet.env.
+	local a b
+	kfl_flannel_pod a 1 pa
+	kfl_flannel_pod b 2 pb
+	assert_match '^fd44:0:0:1::' "$a" "pod address on node 1"
+	wait_for 10 "pod on node 1 reaches the pod on node 2" in_pod pa ping -c1 -W1 "$b"
+}
+
+# kfl_flannel_pod VAR N ID: a pod on node N through the flannel plugin (delegating to bridge and
+# host-local); VAR gets its first address.
+kfl_flannel_pod() {
+	local var=$1 n=$2 id=$3 path conf out
+	new_pod path
+	FL_POD_NS[$id]=${path##*/}
+	conf=$(jq -nc --arg env "$(fl_env "$n")" --arg d "$T/n$n" \
+		'{cniVersion:"1.0.0",name:"cbr0",type:"flannel",subnetFile:$env,dataDir:($d+"/flannel"),
+		  ipam:{dataDir:($d+"/ipam")},delegate:{isDefaultGateway:true}}')
+	out=$(printf '%s' "$conf" | in_n "$n" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin CNI_COMMAND=ADD \
+		CNI_CONTAINERID="$id" CNI_NETNS="$path" CNI_IFNAME=eth0 CNI_PATH="$MAIN_DIR" "$MAIN_DIR/flannel") ||
+		fail "pod $id on node $n: $out"
+	printf -v "$var" '%s' "$(jq -r '.ips[0].address' <<<"$out" | cut -d/ -f1)"
+}

@@ -183,9 +183,6 @@ async fn run_with<M: SubnetManager>(
     info!("Found network config - Backend type: {}", cfg.backend.kind);
     cfg.check_backend()
         .map_err(|e| anyhow!("Error fetching backend: {e}"))?;
-    if !cfg.enable_ipv4 {
-        bail!("weft flanneld needs EnableIPv4: IPv6-only networks are not supported");
-    }
     // `GetStoredPublicIP`: node-public-ip(v6) beat the flags (kube mode).
     let (public_ip, public_ipv6) = match mgr.get_stored_public_ips().await {
         Ok((v4, v6)) => {
@@ -232,10 +229,18 @@ async fn run_with<M: SubnetManager>(
         ext.name,
         ext.iface_addr.map_or("-".into(), |a| a.to_string())
     );
-    let ext_addr = ext
-        .ext_addr
-        .ok_or_else(|| anyhow!("no IPv4 external address"))?;
-    info!("Using {ext_addr} as external address");
+    let ext_addr = match (ext.ext_addr, cfg.enable_ipv4) {
+        (Some(a), _) => a,
+        (None, true) => bail!("no IPv4 external address"),
+        // IPv6 only: the MAC lookup below does not use it in kube mode.
+        (None, false) => Ipv4Addr::UNSPECIFIED,
+    };
+    if cfg.enable_ipv4 {
+        info!("Using {ext_addr} as external address");
+    }
+    if let Some(a6) = ext.ext_v6_addr.filter(|_| cfg.enable_ipv6) {
+        info!("Using {a6} as external IPv6 address");
+    }
 
     // The MAC of our previous lease, so a recreated device keeps it and the
     // peers' ARP/FDB entries stay valid (flannel makes a new random one).
@@ -279,8 +284,8 @@ async fn run_with<M: SubnetManager>(
     };
 
     let env = SubnetEnv {
-        network: cfg.network,
-        subnet: Some(lease.subnet),
+        network: cfg.network.filter(|_| cfg.enable_ipv4),
+        subnet: cfg.enable_ipv4.then_some(lease.subnet),
         ipv6_network: if cfg.enable_ipv6 {
             cfg.ipv6_network
         } else {
@@ -300,7 +305,11 @@ async fn run_with<M: SubnetManager>(
     }
 
     let blackhole = if opts.ip_blackhole_route {
-        let mut v = vec![IpNetwork::V4(lease.subnet)];
+        let mut v: Vec<IpNetwork> = if cfg.enable_ipv4 {
+            vec![IpNetwork::V4(lease.subnet)]
+        } else {
+            Vec::new()
+        };
         v.extend(lease.ipv6_subnet.map(IpNetwork::V6));
         v
     } else {
@@ -365,7 +374,7 @@ fn check_br_netfilter(v6: bool) -> Result<()> {
 }
 
 fn traffic_spec(opts: &Opts, cfg: &NetConfig, lease: &Lease) -> traffic::Spec {
-    let v4 = cfg.network.map(|c| traffic::FamilyNets {
+    let v4 = cfg.network.filter(|_| cfg.enable_ipv4).map(|c| traffic::FamilyNets {
         cluster: IpNetwork::V4(c),
         pod: IpNetwork::V4(lease.subnet),
     });

@@ -213,7 +213,9 @@ impl Backend {
                 .await
             }
             Backend::HostGw { gw, .. } => {
-                gw.own.push(IpNetwork::V4(lease.subnet));
+                if cfg.enable_ipv4 {
+                    gw.own.push(IpNetwork::V4(lease.subnet));
+                }
                 if cfg.enable_ipv6 {
                     gw.own.extend(lease.ipv6_subnet.map(IpNetwork::V6));
                 }

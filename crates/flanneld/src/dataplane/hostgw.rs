@@ -35,10 +35,15 @@ pub fn entries(l: &Lease) -> Vec<GwEntry> {
     if l.attrs.backend_type != crate::config::BACKEND_HOST_GW {
         return Vec::new();
     }
-    let mut v = vec![GwEntry {
-        subnet: IpNetwork::V4(l.subnet),
-        gw: IpAddr::V4(l.attrs.public_ip),
-    }];
+    let mut v = Vec::new();
+    // An IPv6-only lease has no v4 subnet (a 0.0.0.0 placeholder): never a
+    // route for it, which could be a default route.
+    if !l.attrs.public_ip.is_unspecified() && !l.subnet.ip().is_unspecified() {
+        v.push(GwEntry {
+            subnet: IpNetwork::V4(l.subnet),
+            gw: IpAddr::V4(l.attrs.public_ip),
+        });
+    }
     if let (Some(sn6), Some(ip6)) = (l.ipv6_subnet, l.attrs.public_ipv6) {
         v.push(GwEntry {
             subnet: IpNetwork::V6(sn6),

@@ -66,7 +66,16 @@ impl SubnetManager for EtcdManager {
 
     async fn get_network_config(&self) -> Result<NetConfig> {
         let text = self.reg.get_config().await?;
-        NetConfig::parse(&text).map_err(|e| anyhow!(e))
+        let cfg = NetConfig::parse(&text).map_err(|e| anyhow!(e))?;
+        // Leases are allocated from Network: an IPv6-only network needs the
+        // Kubernetes subnet manager (podCIDRs) here.
+        if !cfg.enable_ipv4 {
+            anyhow::bail!(
+                "weft's etcd subnet manager needs EnableIPv4: IPv6-only networks are supported \
+                 with --kube-subnet-mgr only"
+            );
+        }
+        Ok(cfg)
     }
 
     /// weft looks the MACs up in the lease for our public IP (flannel makes

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
+use ipnetwork::Ipv4Network;
 use tokio::sync::{mpsc, watch as signal};
 use tracing::{info, warn};
 
@@ -147,7 +148,9 @@ impl KubeManager {
                         "IPv4 is enabled but node {name:?} has no IPv4 podCIDR (spec.podCIDRs: {:?})",
                         spec.pod_cidrs
                     ),
-                    (false, _) => bail!("IPv6-only networks (EnableIPv4 false) are not supported by weft flanneld"),
+                    // IPv6 only: a placeholder, as Go's zero IP4Net (never
+                    // written, routed or compared: every use checks EnableIPv4).
+                    (false, _) => Ipv4Network::from(Ipv4Addr::UNSPECIFIED),
                 };
                 let v6 = match (cfg.enable_ipv6, v6) {
                     (true, None) => bail!(
