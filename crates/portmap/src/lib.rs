@@ -36,11 +36,13 @@ use serde_json::Value;
 use weft_cni_core::{
     parse_netconf, plugin_main, CmdArgs, CniError, ErrorList, Plugin, Result, Trace,
 };
+use weft_firewall::iptables::Iptables as Ipt;
+use weft_firewall::nft::Nft;
 use weft_firewall::{Family, FwError, Tools};
 
 use config::{Backend, PortMapConf};
-use iptables::{DelError, DnatSpec, Ipt, Shared};
-use nft::{Nft, NftSpec};
+use iptables::{DelError, DnatSpec, Shared};
+use nft::NftSpec;
 
 pub struct Portmap;
 
@@ -381,8 +383,8 @@ pub fn cmd_gc(args: &CmdArgs) -> Result<()> {
             let valid = &valid;
             s.spawn(move || match iptables::gc(&ipt, net, valid) {
                 Ok(_) => Ok(()),
-                Err(_) if !ipt.usable() => Ok(()),
-                Err(e) => Err(format!("{}: {e}", ipt.name())),
+                Err(_) if !ipt.can_list("nat", "OUTPUT") => Ok(()),
+                Err(e) => Err(format!("{}: {e}", fam.command())),
             })
         });
         let n = match nft::gc(&Nft::new(&tools), net, &valid) {
@@ -417,7 +419,7 @@ pub fn cmd_status(args: &CmdArgs) -> Result<()> {
                 return Some(e.to_string());
             }
         }
-        (!Ipt::new(&tools, Family::V4).usable())
+        (!Ipt::new(&tools, Family::V4).can_list("nat", "OUTPUT"))
             .then(|| format!("{} cannot list the nat table", tools.iptables.name))
     };
     let nft_problem = || -> Option<String> {
