@@ -432,6 +432,11 @@ pub fn udp_dnat_ports<'a>(rules: impl Iterator<Item = &'a SavedRule>) -> Vec<u16
 // ---------------------------------------------------------------------------------------------
 // Running it (crates/firewall's `Iptables` runs the tools)
 
+/// Go's `maybeGetIptables`: the family counts as usable if `nat OUTPUT` can be listed.
+pub fn usable(ipt: &Iptables) -> bool {
+    ipt.can_list(NAT, "OUTPUT")
+}
+
 /// ADD for one family.
 pub fn add(ipt: &Iptables, spec: &DnatSpec, shared: &Shared) -> Result<(), FwError> {
     let chain = spec.chain();
