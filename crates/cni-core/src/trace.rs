@@ -1,8 +1,26 @@
 //! Step timings of a plugin verb, printed to stderr when `WEFT_TRACE=1`
 //! (for profiling; stdout, the protocol channel, is untouched). One line per
-//! step: "weft-trace PLUGIN STEP: X ms (total Y ms)".
+//! step: "weft-trace PLUGIN STEP: X ms (total Y ms)". Layers below the plugin
+//! (crates/firewall) print single durations with [`trace_duration`]:
+//! "weft-trace LAYER WHAT: X ms".
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// Whether `WEFT_TRACE=1`.
+pub fn trace_enabled() -> bool {
+    std::env::var_os("WEFT_TRACE").is_some_and(|v| v == "1")
+}
+
+/// Prints "weft-trace LAYER WHAT: X ms" when `WEFT_TRACE=1` (e.g. how long
+/// one iptables-restore ran, how long a lock was waited for).
+pub fn trace_duration(layer: &str, what: &str, took: Duration) {
+    if trace_enabled() {
+        eprintln!(
+            "weft-trace {layer} {what}: {:.3} ms",
+            took.as_secs_f64() * 1e3
+        );
+    }
+}
 
 pub struct Trace {
     plugin: &'static str,
@@ -17,7 +35,7 @@ impl Trace {
         let now = Instant::now();
         Trace {
             plugin,
-            on: std::env::var_os("WEFT_TRACE").is_some_and(|v| v == "1"),
+            on: trace_enabled(),
             start: now,
             last: now,
         }

@@ -44,10 +44,24 @@ impl Tool {
     /// Runs the tool and returns what it printed and how it exited, success or not (for
     /// callers that read stdout of a failing command, like iptables-restore's `-S` probes,
     /// which print the chains they found before stopping at a missing one).
+    ///
+    /// With `WEFT_TRACE=1` each run prints how long it took, as
+    /// `weft-trace netfilter exec NAME ARG1[ (failed)]: X ms`: under a burst that is mostly the wait for
+    /// the xtables lock (iptables-legacy holds it for a whole restore) or for the kernel's
+    /// nfnetlink commit (iptables-nft, nft).
     pub fn capture(&self, args: &[String], stdin: Option<&str>) -> Result<Output, FwError> {
         let path = self.resolve()?;
+        let start = std::time::Instant::now();
         let output = spawn_output(&path, &display_command(&self.name, args), args, stdin)?;
-        Ok(Output::from_process(&output))
+        let out = Output::from_process(&output);
+        if weft_cni_core::trace::trace_enabled() {
+            let name = self.name.rsplit('/').next().unwrap_or_default();
+            let first = args.first().map_or("", String::as_str);
+            let failed = if out.success { "" } else { " (failed)" };
+            let what = format!("exec {name} {first}{failed}");
+            weft_cni_core::trace::trace_duration("netfilter", &what, start.elapsed());
+        }
+        Ok(out)
     }
 
     /// Runs the tool with `args`, feeding `stdin` if given; stdout on success, else

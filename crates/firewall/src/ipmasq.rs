@@ -325,12 +325,12 @@ fn setup_nftables(
         .map(|r| r.handle)
         .collect();
     let script = nft_setup_script(ips, net, ifname, cid, &stale);
-    match nft.run_script(&script.render()) {
+    match nft.apply(&script) {
         Ok(()) => Ok(()),
         // Old kernels reject comments on tables and chains; knftables then
         // drops them, so do we.
         Err(first) => nft
-            .run_script(&script.without_object_comments().render())
+            .apply(&script.without_object_comments())
             .map_err(|_| first),
     }
 }
@@ -430,7 +430,7 @@ fn teardown_nftables(tools: &Tools, net: &str, ifname: &str, cid: &str) -> Resul
     if script.is_empty() {
         return Ok(());
     }
-    nft.run_script(&script.render())
+    nft.apply(&script)
 }
 
 // ---------------------------------------------------------------------------
@@ -495,7 +495,7 @@ fn gc_nftables(tools: &Tools, net: &str, valid: &[(String, String)]) -> Result<(
     if script.is_empty() {
         return Ok(());
     }
-    nft.run_script(&script.render())
+    nft.apply(&script)
 }
 
 // ---------------------------------------------------------------------------

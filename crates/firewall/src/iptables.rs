@@ -34,6 +34,14 @@ impl Family {
     pub fn of_net(net: &IpNetwork) -> Family {
         Family::of(net.ip())
     }
+
+    /// The usual command of the family, `iptables` or `ip6tables` (for messages).
+    pub fn command(self) -> &'static str {
+        match self {
+            Family::V4 => "iptables",
+            Family::V6 => "ip6tables",
+        }
+    }
 }
 
 /// An argv vector for one rule, without the `-A CHAIN` part, e.g.
@@ -74,6 +82,12 @@ impl Iptables {
         self.family
     }
 
+    /// How long a call waits for the xtables lock (`-w`), also the bound for
+    /// weft's own [`crate::SharedLock`] around a read-modify-write.
+    pub fn lock_wait(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(self.wait))
+    }
+
     /// Runs `iptables -w N <args>` and returns stdout.
     pub fn run(&self, args: &[String]) -> Result<String, FwError> {
         let mut argv = vec!["-w".to_string(), self.wait.to_string()];
@@ -101,12 +115,41 @@ impl Iptables {
             return Ok(());
         }
         let input = batch.checked_render(&self.restore.name)?;
-        let argv = vec![
+        self.restore
+            .run(&self.restore_args(), Some(&input))
+            .map(|_| ())
+    }
+
+    /// Runs a batch of `-S` lines ([`RestoreBatch::list`]) and parses what was listed, even
+    /// when a later line failed (a missing chain): the chains missing from the dump do not
+    /// exist, or were not reached. The flag says whether the whole batch succeeded. `Err`
+    /// only when the tool could not run at all, or the batch is unsafe.
+    ///
+    /// One restore process lists several chains for the price of one exec, and never the
+    /// whole table (whose size grows with the number of containers).
+    pub fn read(&self, batch: &RestoreBatch) -> Result<(TableDump, bool), FwError> {
+        let input = batch.checked_render(&self.restore.name)?;
+        let out = self.restore.capture(&self.restore_args(), Some(&input))?;
+        let dump = TableDump::parse(&out.stdout).map_err(|msg| FwError::Parse {
+            binary: self.restore.name.clone(),
+            msg,
+        })?;
+        Ok((dump, out.success))
+    }
+
+    fn restore_args(&self) -> Vec<String> {
+        vec![
             "--noflush".to_string(),
             "-w".to_string(),
             self.wait.to_string(),
-        ];
-        self.restore.run(&argv, Some(&input)).map(|_| ())
+        ]
+    }
+
+    /// Whether `iptables -t <table> -S <chain>` works (Go portmap's `maybeGetIptables`
+    /// looks at `nat OUTPUT`).
+    pub fn can_list(&self, table: &str, chain: &str) -> bool {
+        let args = ["-t", table, "-S", chain].map(String::from);
+        self.run(&args).is_ok()
     }
 
     /// Go's `SupportsIPTables`: the binary exists and can list
@@ -140,6 +183,11 @@ impl SavedRule {
     /// Value of `--comment`, if any.
     pub fn comment(&self) -> Option<&str> {
         option_value(&self.args, &["--comment"])
+    }
+
+    /// The word after the first of `names` (e.g. `["-p", "--protocol"]`), if any.
+    pub fn value(&self, names: &[&str]) -> Option<&str> {
+        option_value(&self.args, names)
     }
 }
 
@@ -299,7 +347,9 @@ pub fn quote_restore_word(word: &str) -> String {
 /// Whether two rule specs are the same rule as far as iptables is
 /// concerned: the options may come in a different order (`-S` prints
 /// matches before the target), addresses may be written with host bits or
-/// without a prefix, and `-m tcp` after `-p tcp` is implicit.
+/// without a prefix, `-m tcp` after `-p tcp` is implicit, and multiport's
+/// `--destination-ports` is printed back as `--dports` (likewise the other
+/// port options).
 pub fn same_rule(a: &[String], b: &[String]) -> bool {
     canonical_rule(a) == canonical_rule(b)
 }
@@ -364,6 +414,11 @@ fn long_to_short(opt: &str) -> &str {
         "--protocol" => "-p",
         "--in-interface" => "-i",
         "--out-interface" => "-o",
+        // multiport and tcp/udp print their long options back in the short form.
+        "--destination-ports" => "--dports",
+        "--source-ports" => "--sports",
+        "--destination-port" => "--dport",
+        "--source-port" => "--sport",
         other => other,
     }
 }
@@ -628,6 +683,22 @@ mod tests {
         assert!(same_rule(&mine, &saved));
         let udp = rule(&["-p", "udp", "-m", "udp", "--dport", "80", "-j", "ACCEPT"]);
         assert!(!same_rule(&mine, &udp));
+    }
+
+    #[test]
+    fn port_option_aliases() {
+        let mine = rule(&[
+            "-m",
+            "multiport",
+            "-p",
+            "tcp",
+            "--destination-ports",
+            "80,81",
+        ]);
+        let saved = rule(&["-p", "tcp", "-m", "multiport", "--dports", "80,81"]);
+        assert!(same_rule(&mine, &saved));
+        let other = rule(&["-p", "tcp", "-m", "multiport", "--sports", "80,81"]);
+        assert!(!same_rule(&mine, &other));
     }
 
     #[test]

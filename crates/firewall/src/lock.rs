@@ -45,11 +45,17 @@ impl SharedLock {
             .mode(0o600)
             .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
             .open(path)?;
-        let deadline = Instant::now() + wait;
+        let start = Instant::now();
+        let deadline = start + wait;
         loop {
             // SAFETY: flock on a descriptor we own; no memory is involved.
             let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
             if rc == 0 {
+                weft_cni_core::trace::trace_duration(
+                    "netfilter",
+                    "shared-lock-wait",
+                    start.elapsed(),
+                );
                 return Ok(SharedLock { _file: file });
             }
             let err = std::io::Error::last_os_error();
@@ -59,6 +65,11 @@ impl SharedLock {
                 _ => return Err(err),
             }
             if Instant::now() >= deadline {
+                weft_cni_core::trace::trace_duration(
+                    "netfilter",
+                    "shared-lock-wait (timed out)",
+                    start.elapsed(),
+                );
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
                     format!("{} is held by another process", path.display()),

@@ -203,11 +203,11 @@ fn nft_family(f: Family) -> (&'static str, &'static str) {
 
 /// The nft transaction of one family (tables are created for both families
 /// like Go's `Init`; chains only for what is enabled).
-pub fn nft_script(f: Family, n: Option<FamilyNets>, spec: &Spec) -> String {
+pub fn nft_script(f: Family, n: Option<FamilyNets>, spec: &Spec) -> NftScript {
     let (fam, table) = nft_family(f);
     let mut s = NftScript::new(fam, table);
     s.add_table(Some(&format!("rules for {table}")));
-    let Some(n) = n else { return s.render() };
+    let Some(n) = n else { return s };
     let (c, p) = (n.cluster.to_string(), n.pod.to_string());
     let masquerade = if spec.random_fully {
         "masquerade fully-random"
@@ -269,7 +269,7 @@ pub fn nft_script(f: Family, n: Option<FamilyNets>, spec: &Spec) -> String {
         .add_rule(chain, &format!("{fam} saddr {c} accept"), None)
         .add_rule(chain, &format!("{fam} daddr {c} accept"), None);
     }
-    s.render()
+    s
 }
 
 /// On a node without iptables (the binaries, not the kernel: nftables-only
@@ -309,7 +309,7 @@ pub fn ensure(tools: &Tools, spec: &Spec) -> Result<bool> {
             if nft_complete(&nft, f, n, spec) {
                 continue;
             }
-            nft.run_script(&nft_script(f, n, spec))
+            nft.apply(&nft_script(f, n, spec))
                 .map_err(|e| anyhow!("nftables: couldn't setup rules: {e}"))?;
             changed = true;
         }
@@ -374,7 +374,7 @@ pub fn cleanup_other(tools: &Tools, spec: &Spec) {
         for f in [Family::V4, Family::V6] {
             let (fam, table) = nft_family(f);
             if let Ok(Some(_)) = nft.list_table(fam, table) {
-                match nft.run_script(&NftScript::new(fam, table).delete_table().render()) {
+                match nft.apply(NftScript::new(fam, table).delete_table()) {
                     Ok(()) => info!("removed nft table {fam} {table} (iptables mode)"),
                     Err(e) => debug!("remove nft table {fam} {table}: {e}"),
                 }
@@ -499,13 +499,13 @@ mod tests {
             v4: Some(nets()),
             v6: None,
         };
-        let s = nft_script(Family::V4, Some(nets()), &spec);
+        let s = nft_script(Family::V4, Some(nets()), &spec).render();
         assert!(s.contains("add rule ip flannel-ipv4 postrtg ip saddr != 10.244.1.0/24 ip daddr 10.244.0.0/16 return\n"));
         assert!(
             s.contains("ip saddr 10.244.0.0/16 ip daddr != 224.0.0.0/4 masquerade fully-random\n")
         );
         assert!(s.contains("add rule ip flannel-ipv4 forward ip daddr 10.244.0.0/16 accept\n"));
-        let s6 = nft_script(Family::V6, None, &spec);
+        let s6 = nft_script(Family::V6, None, &spec).render();
         assert_eq!(
             s6,
             "add table ip6 flannel-ipv6 { comment \"rules for flannel-ipv6\" ; }\n"

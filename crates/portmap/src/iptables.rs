@@ -25,13 +25,10 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::time::Duration;
 
 use ipnetwork::IpNetwork;
-use weft_firewall::iptables::{
-    same_rule, Family, Iptables, RestoreBatch, RuleArgs, SavedRule, TableDump,
-};
-use weft_firewall::{chain_name, FwError, SharedLock, Tool, Tools, SHARED_LOCK_PATH};
+use weft_firewall::iptables::{same_rule, Iptables, RestoreBatch, RuleArgs, SavedRule, TableDump};
+use weft_firewall::{chain_name, FwError, SharedLock, SHARED_LOCK_PATH};
 
 use crate::config::{PortMapConf, PortMapping, Protocol};
 
@@ -276,48 +273,24 @@ impl Shared {
     }
 }
 
-/// Whether two rule specs are the same rule for iptables: [`same_rule`] after the multiport
-/// and tcp/udp option aliases (`--destination-ports` is printed back as `--dports`).
-pub fn rule_eq(a: &[String], b: &[String]) -> bool {
-    same_rule(&normalize(a), &normalize(b))
-}
-
-fn normalize(r: &[String]) -> RuleArgs {
-    r.iter()
-        .map(|w| {
-            match w.as_str() {
-                "--destination-ports" => "--dports",
-                "--source-ports" => "--sports",
-                "--destination-port" => "--dport",
-                "--source-port" => "--sport",
-                other => other,
-            }
-            .to_string()
-        })
-        .collect()
-}
-
+/// Whether `chain` in `dump` holds `rule` (crates/firewall's [`same_rule`]: any option order,
+/// canonical addresses, multiport's `--destination-ports` read back as `--dports`).
 fn dump_contains(dump: &TableDump, chain: &str, rule: &[String]) -> bool {
-    dump.rules_in(chain).any(|r| rule_eq(&r.args, rule))
+    dump.contains(chain, rule)
 }
 
 // ---------------------------------------------------------------------------------------------
 // iptables-restore batches
 
-/// One `*nat ... COMMIT` transaction for `iptables-restore --noflush`: crates/firewall's
-/// [`RestoreBatch`] (same quoting, same refusal of control characters); `-S` lines list
-/// chains (printed when parsed, so a failing batch still shows the chains listed before the
-/// failure).
-pub type Batch = RestoreBatch;
-
-/// An empty batch on the nat table.
-pub fn nat_batch() -> Batch {
+/// An empty `*nat ... COMMIT` transaction (crates/firewall's [`RestoreBatch`]: its quoting,
+/// its refusal of control characters; `-S` lines list chains, see [`Iptables::read`]).
+pub fn nat_batch() -> RestoreBatch {
     RestoreBatch::new(NAT)
 }
 
 /// The fast-path ADD: create the container's chain (fails if it exists), fill it, append the
 /// entry rules. Fails as a whole if CNI-HOSTPORT-DNAT or the mark chain is missing.
-pub fn fresh_add_batch(chain: &str, rules: &[RuleArgs], entries: &[RuleArgs]) -> Batch {
+pub fn fresh_add_batch(chain: &str, rules: &[RuleArgs], entries: &[RuleArgs]) -> RestoreBatch {
     let mut b = nat_batch();
     b.new_chain(chain);
     for r in rules {
@@ -331,7 +304,7 @@ pub fn fresh_add_batch(chain: &str, rules: &[RuleArgs], entries: &[RuleArgs]) ->
 
 /// The fast-path read: the five small shared chains (only PREROUTING and OUTPUT without the
 /// mark chains).
-pub fn shared_read_batch(shared: &Shared) -> Batch {
+pub fn shared_read_batch(shared: &Shared) -> RestoreBatch {
     let mut b = nat_batch();
     b.list("PREROUTING").list("OUTPUT");
     if shared.mark_chains {
@@ -343,7 +316,7 @@ pub fn shared_read_batch(shared: &Shared) -> Batch {
 /// Adds to `b` what the shared part lacks according to `dump`: chains, their rules, the jumps.
 /// With `with_top` false the dump does not list CNI-HOSTPORT-DNAT (the fast path, where the
 /// successful write proved it exists).
-pub fn ensure_shared(b: &mut Batch, dump: &TableDump, shared: &Shared, with_top: bool) {
+pub fn ensure_shared(b: &mut RestoreBatch, dump: &TableDump, shared: &Shared, with_top: bool) {
     if shared.mark_chains {
         ensure_chain(b, dump, SETMARK_CHAIN, &[setmark_rule(shared.mark_bit)]);
         ensure_chain(b, dump, MASQ_CHAIN, &[masq_rule(shared.mark_bit)]);
@@ -363,7 +336,7 @@ pub fn ensure_shared(b: &mut Batch, dump: &TableDump, shared: &Shared, with_top:
     }
 }
 
-fn ensure_chain(b: &mut Batch, dump: &TableDump, chain: &str, rules: &[RuleArgs]) {
+fn ensure_chain(b: &mut RestoreBatch, dump: &TableDump, chain: &str, rules: &[RuleArgs]) {
     if !dump.has_chain(chain) {
         b.new_chain(chain);
     }
@@ -377,7 +350,7 @@ fn ensure_chain(b: &mut Batch, dump: &TableDump, chain: &str, rules: &[RuleArgs]
 /// Adds to `b` what makes the container's chain hold exactly `rules` and CNI-HOSTPORT-DNAT
 /// exactly `entries` towards it (stale entries from an earlier ADD are removed; Go keeps them).
 pub fn reconcile_container(
-    b: &mut Batch,
+    b: &mut RestoreBatch,
     dump: &TableDump,
     chain: &str,
     rules: &[RuleArgs],
@@ -389,7 +362,7 @@ pub fn reconcile_container(
             && existing
                 .iter()
                 .zip(rules)
-                .all(|(have, want)| rule_eq(&have.args, want));
+                .all(|(have, want)| same_rule(&have.args, want));
         if !same {
             b.flush_chain(chain);
             for r in rules {
@@ -407,10 +380,9 @@ pub fn reconcile_container(
         .rules_in(TOP_DNAT_CHAIN)
         .filter(|r| r.target() == Some(chain))
     {
-        let hit = entries
-            .iter()
-            .enumerate()
-            .position(|(i, e)| !matched.get(i).copied().unwrap_or(true) && rule_eq(&have.args, e));
+        let hit = entries.iter().enumerate().position(|(i, e)| {
+            !matched.get(i).copied().unwrap_or(true) && same_rule(&have.args, e)
+        });
         match hit.and_then(|i| matched.get_mut(i)) {
             Some(slot) => *slot = true,
             None => {
@@ -426,7 +398,7 @@ pub fn reconcile_container(
 }
 
 /// Removes every rule that jumps to `chain` (anywhere), then the chain.
-pub fn remove_chain_batch(dump: &TableDump, chain: &str) -> Batch {
+pub fn remove_chain_batch(dump: &TableDump, chain: &str) -> RestoreBatch {
     let mut b = nat_batch();
     for r in dump.rules.iter().filter(|r| r.chain != chain) {
         if r.target() == Some(chain) {
@@ -446,8 +418,8 @@ pub fn udp_dnat_ports<'a>(rules: impl Iterator<Item = &'a SavedRule>) -> Vec<u16
         if r.target() != Some("DNAT") {
             continue;
         }
-        let proto = value_of(&r.args, &["-p", "--protocol"]);
-        let port = value_of(&r.args, &["--dport", "--destination-port"]);
+        let proto = r.value(&["-p", "--protocol"]);
+        let port = r.value(&["--dport", "--destination-port"]);
         if let (Some("udp"), Some(p)) = (proto, port.and_then(|p| p.parse::<u16>().ok())) {
             if !out.contains(&p) {
                 out.push(p);
@@ -457,95 +429,16 @@ pub fn udp_dnat_ports<'a>(rules: impl Iterator<Item = &'a SavedRule>) -> Vec<u16
     out
 }
 
-fn value_of<'a>(a: &'a [String], names: &[&str]) -> Option<&'a str> {
-    a.iter()
-        .position(|w| names.contains(&w.as_str()))
-        .and_then(|i| a.get(i + 1))
-        .map(String::as_str)
-}
-
 // ---------------------------------------------------------------------------------------------
-// Running it
+// Running it (crates/firewall's `Iptables` runs the tools)
 
-/// iptables or ip6tables, with the restore tool.
-#[derive(Debug, Clone)]
-pub struct Ipt {
-    family: Family,
-    tools: Tools,
-}
-
-impl Ipt {
-    pub fn new(tools: &Tools, family: Family) -> Ipt {
-        Ipt {
-            family,
-            tools: tools.clone(),
-        }
-    }
-
-    pub fn family(&self) -> Family {
-        self.family
-    }
-
-    pub fn name(&self) -> &'static str {
-        match self.family {
-            Family::V4 => "iptables",
-            Family::V6 => "ip6tables",
-        }
-    }
-
-    fn restore_tool(&self) -> &Tool {
-        match self.family {
-            Family::V4 => &self.tools.iptables_restore,
-            Family::V6 => &self.tools.ip6tables_restore,
-        }
-    }
-
-    fn restore_args(&self) -> Vec<String> {
-        vec![
-            "--noflush".to_string(),
-            "-w".to_string(),
-            self.tools.lock_wait_secs.to_string(),
-        ]
-    }
-
-    /// Applies `batch`; stdout (the `-S` output) on success.
-    pub fn restore(&self, batch: &Batch) -> Result<String, FwError> {
-        if batch.is_empty() {
-            return Ok(String::new());
-        }
-        let input = batch.checked_render(&self.restore_tool().name)?;
-        self.restore_tool().run(&self.restore_args(), Some(&input))
-    }
-
-    /// Runs a batch of `-S` lines and parses what was listed, even if a later line failed
-    /// (a missing chain): the chains missing from the dump are the ones that do not exist, or
-    /// were not reached. `Err` only when the tool could not run at all.
-    pub fn read(&self, batch: &Batch) -> Result<(TableDump, bool), FwError> {
-        let input = batch.checked_render(&self.restore_tool().name)?;
-        let out = self
-            .restore_tool()
-            .capture(&self.restore_args(), Some(&input))?;
-        let dump = TableDump::parse(&out.stdout).map_err(|msg| FwError::Parse {
-            binary: self.restore_tool().name.clone(),
-            msg,
-        })?;
-        Ok((dump, out.success))
-    }
-
-    /// The whole nat table (slow paths, GC).
-    pub fn list_table(&self) -> Result<TableDump, FwError> {
-        Iptables::new(&self.tools, self.family).list_table(NAT)
-    }
-
-    /// Go's `maybeGetIptables`: the family counts as usable if `nat OUTPUT` can be listed.
-    pub fn usable(&self) -> bool {
-        let a = ["-t", "nat", "-S", "OUTPUT"].map(String::from);
-        Iptables::new(&self.tools, self.family).run(&a).is_ok()
-    }
+/// Go's `maybeGetIptables`: the family counts as usable if `nat OUTPUT` can be listed.
+pub fn usable(ipt: &Iptables) -> bool {
+    ipt.can_list(NAT, "OUTPUT")
 }
 
 /// ADD for one family.
-pub fn add(ipt: &Ipt, spec: &DnatSpec, shared: &Shared) -> Result<(), FwError> {
+pub fn add(ipt: &Iptables, spec: &DnatSpec, shared: &Shared) -> Result<(), FwError> {
     let chain = spec.chain();
     let rules = spec.rules();
     let entries = spec.entry_rules();
@@ -583,14 +476,13 @@ pub fn add(ipt: &Ipt, spec: &DnatSpec, shared: &Shared) -> Result<(), FwError> {
 /// cannot be had in the xtables wait time is logged and the ADD goes on without it: a
 /// duplicated shared rule is harmless, a failed pod is not.
 fn slow_add(
-    ipt: &Ipt,
+    ipt: &Iptables,
     shared: &Shared,
     chain: &str,
     rules: &[RuleArgs],
     entries: &[RuleArgs],
 ) -> Result<(), FwError> {
-    let wait = Duration::from_secs(u64::from(ipt.tools.lock_wait_secs));
-    let _lock = match SharedLock::acquire(Path::new(SHARED_LOCK_PATH), wait) {
+    let _lock = match SharedLock::acquire(Path::new(SHARED_LOCK_PATH), ipt.lock_wait()) {
         Ok(lock) => Some(lock),
         Err(e) => {
             eprintln!("portmap: going on without the lock {SHARED_LOCK_PATH}: {e}");
@@ -599,7 +491,7 @@ fn slow_add(
     };
     let mut last = None;
     for _ in 0..ATTEMPTS {
-        let dump = ipt.list_table()?;
+        let dump = ipt.list_table(NAT)?;
         let mut b = nat_batch();
         ensure_shared(&mut b, &dump, shared, true);
         reconcile_container(&mut b, &dump, chain, rules, entries);
@@ -609,7 +501,7 @@ fn slow_add(
         }
     }
     Err(last.unwrap_or_else(|| FwError::Parse {
-        binary: ipt.name().to_string(),
+        binary: ipt.family().command().to_string(),
         msg: "no attempt made".into(),
     }))
 }
@@ -636,7 +528,7 @@ pub enum DelError {
 /// fails (different rules, chain gone), the chain and CNI-HOSTPORT-DNAT are listed and the
 /// jumps removed as found. The UDP ports returned are those of what was actually removed.
 pub fn del(
-    ipt: &Ipt,
+    ipt: &Iptables,
     chain: &str,
     known: &[RuleArgs],
     known_udp: &[u16],
@@ -661,7 +553,7 @@ pub fn del(
         if !dump.builtin_chains.iter().any(|c| c == "OUTPUT") {
             // Cannot even list nat OUTPUT: this family is not usable here.
             return Err(DelError::Unusable(FwError::Parse {
-                binary: ipt.name().to_string(),
+                binary: ipt.family().command().to_string(),
                 msg: "cannot list the nat table".into(),
             }));
         }
@@ -678,7 +570,7 @@ pub fn del(
         }
     }
     // Jumps from somewhere else than CNI-HOSTPORT-DNAT keep the chain busy: look everywhere.
-    let dump = ipt.list_table().map_err(DelError::Failed)?;
+    let dump = ipt.list_table(NAT).map_err(DelError::Failed)?;
     if !dump.has_chain(chain) {
         return Ok(Removed::default());
     }
@@ -693,7 +585,7 @@ pub fn del(
 
 /// CHECK for one family: the chain, each of its rules, each entry rule, and the jumps into
 /// CNI-HOSTPORT-DNAT exist.
-pub fn check(ipt: &Ipt, spec: &DnatSpec) -> Result<(), String> {
+pub fn check(ipt: &Iptables, spec: &DnatSpec) -> Result<(), String> {
     let chain = spec.chain();
     let mut read = nat_batch();
     read.list("OUTPUT")
@@ -702,11 +594,11 @@ pub fn check(ipt: &Ipt, spec: &DnatSpec) -> Result<(), String> {
         .list("PREROUTING");
     let (dump, _) = ipt
         .read(&read)
-        .map_err(|e| format!("{} is not usable: {e}", ipt.name()))?;
+        .map_err(|e| format!("{} is not usable: {e}", ipt.family().command()))?;
     if !dump.builtin_chains.iter().any(|c| c == "OUTPUT") {
         return Err(format!(
             "{} is not usable: cannot list the nat table",
-            ipt.name()
+            ipt.family().command()
         ));
     }
     if !dump.has_chain(&chain) {
@@ -743,8 +635,8 @@ pub fn check(ipt: &Ipt, spec: &DnatSpec) -> Result<(), String> {
 /// GC for one family: removes the chains (and jumps) of network `net` whose container is not
 /// in `valid`. A chain's owner is read from its entry rules' comment and confirmed by the chain
 /// name, so chains of other networks and of other plugins are never touched.
-pub fn gc(ipt: &Ipt, net: &str, valid: &BTreeSet<&str>) -> Result<usize, FwError> {
-    let dump = ipt.list_table()?;
+pub fn gc(ipt: &Iptables, net: &str, valid: &BTreeSet<&str>) -> Result<usize, FwError> {
+    let dump = ipt.list_table(NAT)?;
     let stale = stale_chains(&dump, net, valid);
     let mut b = nat_batch();
     for chain in &stale {

@@ -8,7 +8,8 @@
 //! the mapped host ports and enables `route_localnet` for 127.0.0.1 access. DEL needs neither
 //! prevResult nor portMappings and cleans both backends. CHECK looks only at the families the
 //! pod has. GC (CNI 1.1) removes rules of containers that are gone; STATUS reports whether the
-//! backend is usable.
+//! backend is usable. Each backend is a [`mapper::PortMapper`] (iptables, nftables); this file
+//! picks one (or both, for DEL and GC) and dispatches.
 //!
 //! Where weft differs from Go, on purpose:
 //! - ports must be 1-65535, `protocol` tcp/udp/sctp (any case; empty means tcp), `hostIP` an
@@ -26,6 +27,7 @@
 pub mod config;
 pub mod conntrack;
 pub mod iptables;
+pub mod mapper;
 pub mod nft;
 
 use std::collections::BTreeSet;
@@ -36,11 +38,10 @@ use serde_json::Value;
 use weft_cni_core::{
     parse_netconf, plugin_main, CmdArgs, CniError, ErrorList, Plugin, Result, Trace,
 };
-use weft_firewall::{Family, FwError, Tools};
+use weft_firewall::Tools;
 
 use config::{Backend, PortMapConf};
-use iptables::{DelError, DnatSpec, Ipt, Shared};
-use nft::{Nft, NftSpec};
+use mapper::{IptablesMapper, NftMapper, PortMapper};
 
 pub struct Portmap;
 
@@ -70,22 +71,6 @@ fn internal(e: impl std::fmt::Display) -> CniError {
     CniError::Internal(e.to_string())
 }
 
-fn family_of(net: &IpNetwork) -> Family {
-    if net.is_ipv6() {
-        Family::V6
-    } else {
-        Family::V4
-    }
-}
-
-fn ip_label(v6: bool) -> &'static str {
-    if v6 {
-        "ipv6"
-    } else {
-        "ipv4"
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // ADD
 
@@ -106,99 +91,22 @@ pub fn cmd_add(args: &CmdArgs) -> Result<Value> {
     let cid = args.container_id.as_str();
     trace.mark("config");
     match conf.backend {
-        Some(Backend::Nftables) => add_nft(&tools, &conf, cid, &nets)?,
+        Some(backend) => mapper::for_backend(backend, &tools).add(&conf, cid, &nets)?,
         None => {
             // Go probes iptables before every ADD; that costs an exec, so try iptables and
             // probe only if it fails.
-            if let Err(e) = add_iptables(&tools, &conf, cid, &nets) {
+            if let Err(e) = IptablesMapper::new(&tools).add(&conf, cid, &nets) {
                 // A busy iptables is not a missing one (and probing would wait again).
-                if e.source.is_lock_timeout() {
+                if e.source.is_lock_timeout() || config::resolve_auto() != Backend::Nftables {
                     return Err(e.into());
                 }
-                if config::resolve_auto() == Backend::Nftables {
-                    add_nft(&tools, &conf, cid, &nets)?;
-                } else {
-                    return Err(e.into());
-                }
+                NftMapper::new(&tools).add(&conf, cid, &nets)?;
             }
         }
-        Some(Backend::Iptables) => add_iptables(&tools, &conf, cid, &nets)?,
     }
     trace.mark("rules");
     after_forwarding(&conf, &nets, &mut trace)?;
     Ok(out)
-}
-
-/// An iptables ADD failure, kept typed until cmd_add has decided on it (a busy iptables
-/// is an error; a missing one may mean nftables).
-struct IptAddError {
-    v6: bool,
-    source: Box<FwError>,
-}
-
-impl From<IptAddError> for CniError {
-    fn from(e: IptAddError) -> CniError {
-        internal(format!(
-            "unable to set up port forwarding ({} {}): {}",
-            ip_label(e.v6),
-            if e.v6 { "ip6tables" } else { "iptables" },
-            e.source
-        ))
-    }
-}
-
-/// Both families at once, each one transaction (plus a parallel read of the shared chains).
-fn add_iptables(
-    tools: &Tools,
-    conf: &PortMapConf,
-    cid: &str,
-    nets: &[IpNetwork],
-) -> std::result::Result<(), IptAddError> {
-    let shared = Shared::new(conf);
-    let results: Vec<(bool, std::result::Result<(), FwError>)> = std::thread::scope(|s| {
-        let handles: Vec<_> = nets
-            .iter()
-            .map(|net| {
-                let spec = DnatSpec::new(conf, cid, *net);
-                let ipt = Ipt::new(tools, family_of(net));
-                let v6 = net.is_ipv6();
-                s.spawn(move || (v6, iptables::add(&ipt, &spec, &shared)))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| (false, Err(thread_failed("iptables"))))
-            })
-            .collect()
-    });
-    for (v6, r) in results {
-        r.map_err(|source| IptAddError {
-            v6,
-            source: Box::new(source),
-        })?;
-    }
-    Ok(())
-}
-
-fn thread_failed(what: &str) -> FwError {
-    FwError::Parse {
-        binary: what.to_string(),
-        msg: "worker thread panicked".into(),
-    }
-}
-
-fn add_nft(tools: &Tools, conf: &PortMapConf, cid: &str, nets: &[IpNetwork]) -> Result<()> {
-    let specs: Vec<NftSpec> = nets
-        .iter()
-        .map(|n| NftSpec::new(conf, cid, n.ip()))
-        .collect();
-    nft::add(&Nft::new(tools), &specs).map_err(|e| {
-        internal(format!(
-            "unable to set up nftables rules for port mappings: {e}"
-        ))
-    })
 }
 
 /// After the rules: flush stale UDP conntrack entries (errors only logged, as in Go) and, for
@@ -244,73 +152,44 @@ fn routable_host_if(ip: IpAddr) -> Option<String> {
 // ---------------------------------------------------------------------------------------------
 // DEL
 
-/// The entry rules this conf would have made in a family (so DEL can remove them without
-/// listing CNI-HOSTPORT-DNAT).
-fn known_entries(conf: &PortMapConf, cid: &str, v6: bool) -> Vec<Vec<String>> {
-    if conf.mappings.is_empty() {
-        return Vec::new();
-    }
-    let any: IpNetwork = if v6 {
-        IpNetwork::V6(ipnetwork::Ipv6Network::from(
-            std::net::Ipv6Addr::UNSPECIFIED,
-        ))
-    } else {
-        IpNetwork::V4(ipnetwork::Ipv4Network::from(
-            std::net::Ipv4Addr::UNSPECIFIED,
-        ))
-    };
-    DnatSpec::new(conf, cid, any).entry_rules()
-}
-
+/// DEL in both backends at once (a conf without `backend` may have used either, and a Go
+/// portmap of another version the other one); every error is reported.
 pub fn cmd_del(args: &CmdArgs) -> Result<()> {
     let mut trace = Trace::new("portmap");
     let conf = config::load_lenient(&args.stdin, &args.ifname)?;
     let tools = Tools::from_env();
     let cid = args.container_id.as_str();
-    let chain = iptables::dnat_chain_name(&conf.name, cid);
-    let known4 = known_entries(&conf, cid, false);
-    let known6 = known_entries(&conf, cid, true);
-    let known_udp = iptables::udp_ports(&conf.mappings);
-
-    let (v4, v6, nft_res) = std::thread::scope(|s| {
-        let t6 =
-            s.spawn(|| iptables::del(&Ipt::new(&tools, Family::V6), &chain, &known6, &known_udp));
-        let tn = s.spawn(|| nft::del(&Nft::new(&tools), &conf.name, cid));
-        let v4 = iptables::del(&Ipt::new(&tools, Family::V4), &chain, &known4, &known_udp);
-        trace.mark("iptables v4");
-        let v6 = t6
-            .join()
-            .unwrap_or_else(|_| Err(DelError::Failed(thread_failed("ip6tables"))));
-        trace.mark("iptables v6");
-        let n = tn.join().unwrap_or_else(|_| Err(thread_failed("nft")));
-        trace.mark("nft");
-        (v4, v6, n)
+    let mappers = mapper::all(&tools);
+    let results: Vec<mapper::Deleted> = std::thread::scope(|s| {
+        let handles: Vec<_> = mappers
+            .iter()
+            .map(|m| s.spawn(|| m.del(&conf, cid)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| mapper::Deleted {
+                    udp_ports: Vec::new(),
+                    errors: vec![internal("worker thread panicked")],
+                })
+            })
+            .collect()
     });
+    trace.mark("rules");
 
     let mut errors = ErrorList::new();
     // Only the host ports of rules actually removed: a repeated DEL must not flush the flows
     // of a pod that has taken the port over since.
     let mut ports: Vec<u16> = Vec::new();
-    let mut unusable = Vec::new();
-    for (label, r) in [("ipv4", v4), ("ipv6", v6)] {
-        match r {
-            Ok(removed) => merge(&mut ports, &removed.udp_ports),
-            Err(DelError::Unusable(e)) => unusable.push(format!("({label}) {e}")),
-            Err(DelError::Failed(e)) => {
-                errors.push(internal(format!("could not teardown {label} dnat: {e}")))
+    for r in results {
+        for p in r.udp_ports {
+            if !ports.contains(&p) {
+                ports.push(p);
             }
         }
-    }
-    // Go: an error only if neither family is usable; an nft-only host must still DEL.
-    if unusable.len() == 2 && conf.backend == Some(Backend::Iptables) {
-        errors.push(internal(format!(
-            "neither iptables nor ip6tables is usable, {}",
-            unusable.join(", ")
-        )));
-    }
-    match nft_res {
-        Ok(p) => merge(&mut ports, &p),
-        Err(e) => errors.push(internal(format!("error deleting nftables rules: {e}"))),
+        for e in r.errors {
+            errors.push(e);
+        }
     }
 
     // Flush after the rules are gone (plugins#1190): entries DNATed to the departed pod.
@@ -321,14 +200,6 @@ pub fn cmd_del(args: &CmdArgs) -> Result<()> {
     }
     trace.mark("conntrack");
     errors.into_result()
-}
-
-fn merge(into: &mut Vec<u16>, from: &[u16]) {
-    for p in from {
-        if !into.contains(p) {
-            into.push(*p);
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -347,18 +218,14 @@ pub fn cmd_check(args: &CmdArgs) -> Result<()> {
     let tools = Tools::from_env();
     let cid = args.container_id.as_str();
     let backend = conf.backend.unwrap_or_else(config::resolve_auto);
+    let mapper = mapper::for_backend(backend, &tools);
     // Only the families the pod has (Go 1.1.1 also checked ip6tables for an IPv4-only pod,
     // plugins#819).
     for net in conf.container_nets() {
-        let v6 = net.is_ipv6();
-        let res = match backend {
-            Backend::Nftables => nft::check(&Nft::new(&tools), &NftSpec::new(&conf, cid, net.ip())),
-            _ => iptables::check(
-                &Ipt::new(&tools, family_of(&net)),
-                &DnatSpec::new(&conf, cid, net),
-            ),
-        };
-        res.map_err(|e| internal(format!("could not check {} dnat: {e}", ip_label(v6))))?;
+        let label = mapper::ip_label(net.is_ipv6());
+        mapper
+            .check(&conf, cid, net)
+            .map_err(|e| internal(format!("could not check {label} dnat: {e}")))?;
     }
     Ok(())
 }
@@ -375,73 +242,41 @@ pub fn cmd_gc(args: &CmdArgs) -> Result<()> {
     let valid: BTreeSet<&str> = attachments.iter().map(|(cid, _)| cid.as_str()).collect();
     let net = netconf.name.as_str();
     let tools = Tools::from_env();
-    let results: Vec<std::result::Result<(), String>> = std::thread::scope(|s| {
-        let fams = [Family::V4, Family::V6].map(|fam| {
-            let ipt = Ipt::new(&tools, fam);
-            let valid = &valid;
-            s.spawn(move || match iptables::gc(&ipt, net, valid) {
-                Ok(_) => Ok(()),
-                Err(_) if !ipt.usable() => Ok(()),
-                Err(e) => Err(format!("{}: {e}", ipt.name())),
-            })
-        });
-        let n = match nft::gc(&Nft::new(&tools), net, &valid) {
-            Ok(_) => Ok(()),
-            Err(e) => Err(format!("nft: {e}")),
-        };
-        let mut out: Vec<_> = fams
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err("worker thread panicked".into()))
-            })
+    let mappers = mapper::all(&tools);
+    let failures: Vec<mapper::MapperError> = std::thread::scope(|s| {
+        let handles: Vec<_> = mappers
+            .iter()
+            .map(|m| s.spawn(|| m.gc(net, &valid)))
             .collect();
-        out.push(n);
-        out
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
     });
     let mut errors = ErrorList::new();
-    for e in results.into_iter().filter_map(|r| r.err()) {
+    for e in failures {
         errors.push(internal(format!("failed to collect port mappings: {e}")));
     }
     errors.into_result()
 }
 
-/// STATUS: ready when the backend the config selects is usable; code 50 naming what is
-/// missing otherwise.
+/// STATUS: ready when the backend the config selects is usable (without one: either
+/// backend); code 50 naming what is missing otherwise.
 pub fn cmd_status(args: &CmdArgs) -> Result<()> {
     let conf = config::load(&args.stdin, &args.ifname, false)?;
     let tools = Tools::from_env();
-    let iptables_problem = || -> Option<String> {
-        for tool in [&tools.iptables, &tools.iptables_restore] {
-            if let Err(e) = tool.resolve() {
-                return Some(e.to_string());
-            }
-        }
-        (!Ipt::new(&tools, Family::V4).usable())
-            .then(|| format!("{} cannot list the nat table", tools.iptables.name))
-    };
-    let nft_problem = || -> Option<String> {
-        if let Err(e) = tools.nft.resolve() {
-            return Some(e.to_string());
-        }
-        (!Nft::new(&tools).supported()).then(|| {
-            format!(
-                "{} cannot create tables (needs nftables v1.0.1 or later)",
-                tools.nft.name
-            )
-        })
-    };
     let problem = match conf.backend {
-        Some(Backend::Iptables) => {
-            iptables_problem().map(|p| format!("iptables backend not usable: {p}"))
+        Some(backend) => {
+            let m = mapper::for_backend(backend, &tools);
+            m.status()
+                .err()
+                .map(|p| format!("{} backend not usable: {p}", m.backend()))
         }
-        Some(Backend::Nftables) => {
-            nft_problem().map(|p| format!("nftables backend not usable: {p}"))
-        }
-        None => match (iptables_problem(), nft_problem()) {
-            (Some(a), Some(b)) => {
-                Some(format!("neither iptables nor nftables is usable: {a}; {b}"))
-            }
+        None => match (
+            IptablesMapper::new(&tools).status(),
+            NftMapper::new(&tools).status(),
+        ) {
+            (Err(a), Err(b)) => Some(format!("neither iptables nor nftables is usable: {a}; {b}")),
             _ => None,
         },
     };

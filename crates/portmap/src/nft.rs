@@ -28,10 +28,11 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use serde_json::Value;
 use weft_firewall::names::go_quote;
-use weft_firewall::nft::{nft_quote, truncate_comment};
-use weft_firewall::{hash_with_prefix, FwError, Tool, Tools};
+use weft_firewall::nft::{
+    is_exists, sig, truncate_comment, Nft, NftListing, NftRule, NftScript, Sig,
+};
+use weft_firewall::{hash_with_prefix, FwError};
 
 use crate::config::{PortMapConf, PortMapping};
 
@@ -162,188 +163,97 @@ impl<'a> NftSpec<'a> {
     }
 }
 
-/// An nft script, one command per line.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Script {
-    lines: Vec<String>,
+// ---------------------------------------------------------------------------------------------
+// Scripts (crates/firewall's NftScript writes the commands, quotes the comments and refuses
+// control characters)
+
+/// An empty script on `fam`'s cni_hostport table.
+fn table_script(fam: &str) -> NftScript {
+    NftScript::new(fam, TABLE)
 }
 
-impl Script {
-    fn push(&mut self, line: String) {
-        self.lines.push(line);
+/// The table and chains, and the rewritten dispatch chains (Go rewrites them on every ADD).
+pub fn base(fam: &str, conditions: &[String], snat: bool) -> NftScript {
+    let mut s = table_script(fam);
+    s.add_table(Some(TABLE_COMMENT))
+        .add_chain(HOSTPORTS, None)
+        .add_chain(HOSTIP_HOSTPORTS, None)
+        .add_chain(HOSTPORTS_ALL, None)
+        .flush_chain(HOSTPORTS_ALL)
+        .add_rule(HOSTPORTS_ALL, &format!("jump {HOSTIP_HOSTPORTS}"), None)
+        .add_rule(HOSTPORTS_ALL, &format!("jump {HOSTPORTS}"), None);
+    let mut dispatch: Vec<&str> = conditions.iter().map(String::as_str).collect();
+    dispatch.extend(["fib", "daddr", "type", "local", "jump", HOSTPORTS_ALL]);
+    let dispatch = dispatch.join(" ");
+    for (chain, hook) in [("prerouting", "prerouting"), ("output", "output")] {
+        // knftables writes priorities as numbers: dstnat is -100.
+        s.add_base_chain(chain, "nat", hook, -100)
+            .flush_chain(chain)
+            .add_rule(chain, &dispatch, None);
     }
-
-    /// The table and chains, and the rewritten dispatch chains (Go rewrites them on every ADD).
-    pub fn base(&mut self, fam: &str, conditions: &[String], snat: bool, table_comment: bool) {
-        let t = format!("{fam} {TABLE}");
-        if table_comment {
-            self.push(format!(
-                "add table {t} {{ comment {} ; }}",
-                nft_quote(TABLE_COMMENT)
-            ));
-        } else {
-            self.push(format!("add table {t}"));
-        }
-        self.push(format!("add chain {t} {HOSTPORTS}"));
-        self.push(format!("add chain {t} {HOSTIP_HOSTPORTS}"));
-        self.push(format!("add chain {t} {HOSTPORTS_ALL}"));
-        self.push(format!("flush chain {t} {HOSTPORTS_ALL}"));
-        self.push(format!(
-            "add rule {t} {HOSTPORTS_ALL} jump {HOSTIP_HOSTPORTS}"
-        ));
-        self.push(format!("add rule {t} {HOSTPORTS_ALL} jump {HOSTPORTS}"));
-        let mut dispatch: Vec<&str> = conditions.iter().map(String::as_str).collect();
-        dispatch.extend(["fib", "daddr", "type", "local", "jump", HOSTPORTS_ALL]);
-        let dispatch = dispatch.join(" ");
-        for (chain, hook) in [("prerouting", "prerouting"), ("output", "output")] {
-            // knftables writes priorities as numbers: dstnat is -100.
-            self.push(format!(
-                "add chain {t} {chain} {{ type nat hook {hook} priority -100 ; }}"
-            ));
-            self.push(format!("flush chain {t} {chain}"));
-            self.push(format!("add rule {t} {chain} {dispatch}"));
-        }
-        if snat {
-            self.push(format!(
-                "add chain {t} {MASQUERADING} {{ type nat hook postrouting priority 100 ; }}"
-            ));
-        }
+    if snat {
+        s.add_base_chain(MASQUERADING, "nat", "postrouting", 100);
     }
-
-    /// `create counter` (fails if it exists: a repeated ADD) or `add counter` (idempotent).
-    pub fn counter(&mut self, fam: &str, name: &str, create: bool) {
-        let verb = if create { "create" } else { "add" };
-        self.push(format!("{verb} counter {fam} {TABLE} {name}"));
-    }
-
-    pub fn container(&mut self, spec: &NftSpec) {
-        let fam = spec.family();
-        // nft's quoting (crates/firewall's, for every nft script): a container ID is
-        // [A-Za-z0-9_.-], so this is the text Go's %q writes too.
-        let comment = nft_quote(&rule_comment(spec.cid));
-        for (chain, rule) in spec.rules() {
-            self.push(format!(
-                "add rule {fam} {TABLE} {chain} {rule} comment {comment}"
-            ));
-        }
-    }
-
-    pub fn delete_rule(&mut self, fam: &str, chain: &str, handle: u64) {
-        self.push(format!("delete rule {fam} {TABLE} {chain} handle {handle}"));
-    }
-
-    pub fn delete_counter(&mut self, fam: &str, name: &str) {
-        self.push(format!("delete counter {fam} {TABLE} {name}"));
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.lines.is_empty()
-    }
-
-    pub fn lines(&self) -> &[String] {
-        &self.lines
-    }
-
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        for l in &self.lines {
-            out.push_str(l);
-            out.push('\n');
-        }
-        out
-    }
+    s
 }
 
-/// The ADD transaction for `specs` (one per pod address). `stale` are rules to delete first
-/// (slow path); `create` makes the counters with `create` (fast path).
+/// The container's counter, `create`d (fails if it exists: a repeated ADD) or `add`ed
+/// (idempotent), then its rules, each with the cid as comment (nft's quoting; a container ID
+/// is [A-Za-z0-9_.-], so this is the text Go's %q writes too).
+pub fn container(spec: &NftSpec, create: bool) -> NftScript {
+    let mut s = table_script(spec.family());
+    let ctr = spec.counter();
+    if create {
+        s.create_counter(&ctr);
+    } else {
+        s.add_counter(&ctr);
+    }
+    let comment = rule_comment(spec.cid);
+    for (chain, rule) in spec.rules() {
+        s.add_rule(chain, &rule, Some(&comment));
+    }
+    s
+}
+
+/// The ADD transaction for `specs` (one per pod address), with the table comment (see
+/// [`NftScript::without_object_comments`] for kernels without). `stale` are rules to delete
+/// first (slow path); `create` makes the counters with `create` (fast path).
 pub fn add_script(
     specs: &[NftSpec],
     stale: &[(&'static str, String, u64)],
     create: bool,
-    table_comment: bool,
-) -> Script {
-    let mut s = Script::default();
+) -> NftScript {
+    // The commands of both families go into one transaction; the table of this (empty)
+    // starting script does not matter.
+    let mut s = table_script(family(false));
     for spec in specs {
-        s.base(spec.family(), spec.conditions, spec.snat, table_comment);
+        s.extend(base(spec.family(), spec.conditions, spec.snat));
     }
     for (fam, chain, handle) in stale {
-        s.delete_rule(fam, chain, *handle);
+        s.extend({
+            let mut d = table_script(fam);
+            d.delete_rule(chain, *handle);
+            d
+        });
     }
     for spec in specs {
-        s.counter(spec.family(), &spec.counter(), create);
-        s.container(spec);
+        s.extend(container(spec, create));
     }
     s
 }
 
 // ---------------------------------------------------------------------------------------------
-// Listing
+// Listing (crates/firewall's NftListing parses `nft -j list table`)
 
-/// A rule of the cni_hostport table.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Rule {
-    pub chain: String,
-    pub handle: u64,
-    pub comment: Option<String>,
-    /// The named counter the rule uses, if any.
-    pub counter: Option<String>,
-    pub expr: Value,
-}
-
-/// What `nft -j list table <fam> cni_hostport` shows.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Listing {
-    pub chains: Vec<String>,
-    pub rules: Vec<Rule>,
-    pub counters: Vec<String>,
-}
-
-impl Listing {
-    pub fn parse(text: &str) -> Result<Listing, String> {
-        let v: Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
-        let items = v
-            .get("nftables")
-            .and_then(Value::as_array)
-            .ok_or("no \"nftables\" array")?;
-        let mut out = Listing::default();
-        for item in items {
-            if let Some(c) = item.get("chain") {
-                if let Some(name) = c.get("name").and_then(Value::as_str) {
-                    out.chains.push(name.to_string());
-                }
-            } else if let Some(c) = item.get("counter") {
-                if let Some(name) = c.get("name").and_then(Value::as_str) {
-                    out.counters.push(name.to_string());
-                }
-            } else if let Some(r) = item.get("rule") {
-                let chain = r
-                    .get("chain")
-                    .and_then(Value::as_str)
-                    .ok_or("rule with no chain")?;
-                let handle = r
-                    .get("handle")
-                    .and_then(Value::as_u64)
-                    .ok_or("rule with no handle")?;
-                let expr = r.get("expr").cloned().unwrap_or(Value::Null);
-                let counter = expr.as_array().and_then(|a| {
-                    a.iter()
-                        .find_map(|e| e.get("counter").and_then(Value::as_str).map(String::from))
-                });
-                out.rules.push(Rule {
-                    chain: chain.to_string(),
-                    handle,
-                    comment: r.get("comment").and_then(Value::as_str).map(String::from),
-                    counter,
-                    expr,
-                });
-            }
-        }
-        Ok(out)
-    }
-
+/// Which rules of a cni_hostport listing belong to whom.
+pub trait Owned {
     /// The per-container rules of (net, cid): those using its counter, and Go-made ones (no
     /// weft counter) whose comment is the cid.
-    pub fn owned<'a>(&'a self, net: &str, cid: &str) -> impl Iterator<Item = &'a Rule> + 'a {
+    fn owned<'a>(&'a self, net: &str, cid: &str) -> impl Iterator<Item = &'a NftRule> + 'a;
+}
+
+impl Owned for NftListing {
+    fn owned<'a>(&'a self, net: &str, cid: &str) -> impl Iterator<Item = &'a NftRule> + 'a {
         let ctr = counter_name(net, cid);
         let comment = rule_comment(cid);
         self.rules.iter().filter(move |r| {
@@ -354,65 +264,6 @@ impl Listing {
                 }
         })
     }
-}
-
-/// The match/NAT parts of a rule that CHECK compares.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Sig {
-    pub saddr: Option<String>,
-    pub daddr: Option<String>,
-    pub proto: Option<String>,
-    pub dport: Option<u64>,
-    pub dnat: Option<(String, u64)>,
-    pub masquerade: bool,
-}
-
-fn addr_text(v: &Value) -> Option<String> {
-    if let Some(s) = v.as_str() {
-        return Some(s.to_string());
-    }
-    let p = v.get("prefix")?;
-    Some(format!(
-        "{}/{}",
-        p.get("addr")?.as_str()?,
-        p.get("len")?.as_u64()?
-    ))
-}
-
-/// Reads a rule's expressions into a [`Sig`].
-pub fn sig(expr: &Value) -> Sig {
-    let mut s = Sig::default();
-    for e in expr.as_array().into_iter().flatten() {
-        if let Some(m) = e.get("match") {
-            let Some(payload) = m.get("left").and_then(|l| l.get("payload")) else {
-                continue;
-            };
-            let proto = payload
-                .get("protocol")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            let field = payload.get("field").and_then(Value::as_str).unwrap_or("");
-            let right = m.get("right").cloned().unwrap_or(Value::Null);
-            match field {
-                "saddr" => s.saddr = addr_text(&right),
-                "daddr" => s.daddr = addr_text(&right),
-                "dport" => {
-                    s.proto = Some(proto.to_string());
-                    s.dport = right.as_u64();
-                }
-                _ => {}
-            }
-        } else if let Some(d) = e.get("dnat") {
-            let addr = d.get("addr").and_then(addr_text);
-            let port = d.get("port").and_then(Value::as_u64);
-            if let (Some(a), Some(p)) = (addr, port) {
-                s.dnat = Some((a, p));
-            }
-        } else if e.get("masquerade").is_some() {
-            s.masquerade = true;
-        }
-    }
-    s
 }
 
 /// What CHECK expects from `spec`, as signatures.
@@ -463,7 +314,7 @@ pub fn expected_sigs(spec: &NftSpec) -> Vec<(&'static str, Sig)> {
 }
 
 /// UDP host ports of DNAT rules.
-pub fn udp_ports<'a>(rules: impl Iterator<Item = &'a Rule>) -> Vec<u16> {
+pub fn udp_ports<'a>(rules: impl Iterator<Item = &'a NftRule>) -> Vec<u16> {
     let mut out = Vec::new();
     for r in rules {
         let s = sig(&r.expr);
@@ -479,83 +330,21 @@ pub fn udp_ports<'a>(rules: impl Iterator<Item = &'a Rule>) -> Vec<u16> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Running it
-
-/// The `nft` binary.
-#[derive(Debug, Clone)]
-pub struct Nft {
-    tool: Tool,
-}
-
-/// An ADD transaction failed because the container's counter exists (a repeated ADD).
-fn is_exists(e: &FwError) -> bool {
-    e.stderr_contains("File exists")
-}
-
-impl Nft {
-    pub fn new(tools: &Tools) -> Nft {
-        Nft {
-            tool: tools.nft.clone(),
-        }
-    }
-
-    pub fn run(&self, script: &Script) -> Result<(), FwError> {
-        if script.is_empty() {
-            return Ok(());
-        }
-        let args = ["-f", "-"].map(String::from);
-        self.tool.run(&args, Some(&script.render())).map(|_| ())
-    }
-
-    /// The table of `fam`, or None when it does not exist.
-    pub fn list(&self, fam: &str) -> Result<Option<Listing>, FwError> {
-        let args = ["-j", "list", "table", fam, TABLE].map(String::from);
-        match self.tool.run(&args, None) {
-            Ok(out) => Listing::parse(&out)
-                .map(Some)
-                .map_err(|msg| FwError::Parse {
-                    binary: self.tool.name.clone(),
-                    msg,
-                }),
-            Err(e) if weft_firewall::nft::is_not_found(&e) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Both tables, listed in parallel.
-    pub fn list_both(&self) -> [(&'static str, Result<Option<Listing>, FwError>); 2] {
-        std::thread::scope(|s| {
-            let v6 = s.spawn(|| self.list("ip6"));
-            let v4 = self.list("ip");
-            let v6 = v6.join().unwrap_or_else(|_| {
-                Err(FwError::Parse {
-                    binary: self.tool.name.clone(),
-                    msg: "listing thread failed".into(),
-                })
-            });
-            [("ip", v4), ("ip6", v6)]
-        })
-    }
-
-    pub fn supported(&self) -> bool {
-        let mut tools = Tools::from_env();
-        tools.nft = self.tool.clone();
-        weft_firewall::supports_nftables(&tools)
-    }
-}
+// Running it (crates/firewall's `Nft` runs the tool)
 
 /// ADD for all of the pod's addresses in one transaction.
 pub fn add(nft: &Nft, specs: &[NftSpec]) -> Result<(), FwError> {
     if specs.is_empty() {
         return Ok(());
     }
-    let err = match nft.run(&add_script(specs, &[], true, true)) {
+    let script = add_script(specs, &[], true);
+    let err = match nft.apply(&script) {
         Ok(()) => return Ok(()),
         Err(e) => e,
     };
     if !is_exists(&err) {
         // Kernels without table comments: knftables drops them; so do we.
-        match nft.run(&add_script(specs, &[], true, false)) {
+        match nft.apply(&script.without_object_comments()) {
             Ok(()) => return Ok(()),
             Err(e) if is_exists(&e) => {}
             Err(_) => return Err(err),
@@ -564,27 +353,26 @@ pub fn add(nft: &Nft, specs: &[NftSpec]) -> Result<(), FwError> {
     // A repeated ADD: replace the container's rules.
     let mut stale: Vec<(&'static str, String, u64)> = Vec::new();
     for spec in specs {
-        if let Some(listing) = nft.list(spec.family())? {
+        if let Some(listing) = nft.listing(spec.family(), TABLE)? {
             for r in listing.owned(spec.net, spec.cid) {
                 stale.push((spec.family(), r.chain.clone(), r.handle));
             }
         }
     }
-    match nft.run(&add_script(specs, &stale, false, true)) {
+    let script = add_script(specs, &stale, false);
+    match nft.apply(&script) {
         Ok(()) => Ok(()),
-        Err(e) => nft
-            .run(&add_script(specs, &stale, false, false))
-            .map_err(|_| e),
+        Err(e) => nft.apply(&script.without_object_comments()).map_err(|_| e),
     }
 }
 
 /// DEL in both families: the container's rules and counter. Returns the UDP host ports the
 /// removed rules mapped. `Ok` with nothing done when nft is missing or has no table.
 pub fn del(nft: &Nft, net: &str, cid: &str) -> Result<Vec<u16>, FwError> {
-    let mut script = Script::default();
+    let mut script = table_script(family(false));
     let mut ports = Vec::new();
     let ctr = counter_name(net, cid);
-    for (fam, listing) in nft.list_both() {
+    for (fam, listing) in nft.listings_ip_ip6(TABLE) {
         let listing = match listing {
             Ok(Some(l)) => l,
             Ok(None) => continue,
@@ -593,20 +381,22 @@ pub fn del(nft: &Nft, net: &str, cid: &str) -> Result<Vec<u16>, FwError> {
             Err(_) if !nft.supported() => return Ok(Vec::new()),
             Err(e) => return Err(e),
         };
-        let owned: Vec<&Rule> = listing.owned(net, cid).collect();
-        for p in udp_ports(owned.iter().copied()) {
+        let mine: Vec<&NftRule> = listing.owned(net, cid).collect();
+        for p in udp_ports(mine.iter().copied()) {
             if !ports.contains(&p) {
                 ports.push(p);
             }
         }
-        for r in owned {
-            script.delete_rule(fam, &r.chain, r.handle);
+        let mut del = table_script(fam);
+        for r in mine {
+            del.delete_rule(&r.chain, r.handle);
         }
         if listing.counters.contains(&ctr) {
-            script.delete_counter(fam, &ctr);
+            del.delete_counter(&ctr);
         }
+        script.extend(del);
     }
-    nft.run(&script)?;
+    nft.apply(&script)?;
     Ok(ports)
 }
 
@@ -615,7 +405,7 @@ pub fn del(nft: &Nft, net: &str, cid: &str) -> Result<Vec<u16>, FwError> {
 pub fn check(nft: &Nft, spec: &NftSpec) -> Result<(), String> {
     let fam = spec.family();
     let listing = nft
-        .list(fam)
+        .listing(fam, TABLE)
         .map_err(|e| format!("could not list nftables table {fam} {TABLE}: {e}"))?
         .ok_or_else(|| format!("nftables table {fam} {TABLE} not found"))?;
     // (hostports_all is not required: Go before v1.9 jumped to the rule chains directly.)
@@ -626,12 +416,12 @@ pub fn check(nft: &Nft, spec: &NftSpec) -> Result<(), String> {
             ));
         }
     }
-    let owned: Vec<(&str, Sig)> = listing
+    let mine: Vec<(&str, Sig)> = listing
         .owned(spec.net, spec.cid)
         .map(|r| (r.chain.as_str(), sig(&r.expr)))
         .collect();
     for (chain, want) in expected_sigs(spec) {
-        let found = owned.iter().any(|(c, s)| {
+        let found = mine.iter().any(|(c, s)| {
             let chain_ok = *c == chain || (chain == HOSTPORTS && *c == HOSTIP_HOSTPORTS);
             chain_ok && *s == want
         });
@@ -649,9 +439,9 @@ pub fn check(nft: &Nft, spec: &NftSpec) -> Result<(), String> {
 /// `valid`, and the network's counters no rule uses any more.
 pub fn gc(nft: &Nft, net: &str, valid: &BTreeSet<&str>) -> Result<usize, FwError> {
     let prefix = net_counter_prefix(net);
-    let mut script = Script::default();
+    let mut script = table_script(family(false));
     let mut removed = 0;
-    for (fam, listing) in nft.list_both() {
+    for (fam, listing) in nft.listings_ip_ip6(TABLE) {
         let listing = match listing {
             Ok(Some(l)) => l,
             Ok(None) => continue,
@@ -659,6 +449,7 @@ pub fn gc(nft: &Nft, net: &str, valid: &BTreeSet<&str>) -> Result<usize, FwError
             Err(_) if !nft.supported() => return Ok(0),
             Err(e) => return Err(e),
         };
+        let mut del = table_script(fam);
         let mut gone: BTreeSet<u64> = BTreeSet::new();
         for r in &listing.rules {
             let (Some(ctr), Some(cid)) = (r.counter.as_deref(), r.comment.as_deref()) else {
@@ -668,7 +459,7 @@ pub fn gc(nft: &Nft, net: &str, valid: &BTreeSet<&str>) -> Result<usize, FwError
                 continue;
             }
             if counter_name(net, cid) == ctr && !valid.contains(cid) {
-                script.delete_rule(fam, &r.chain, r.handle);
+                del.delete_rule(&r.chain, r.handle);
                 gone.insert(r.handle);
                 removed += 1;
             }
@@ -679,11 +470,12 @@ pub fn gc(nft: &Nft, net: &str, valid: &BTreeSet<&str>) -> Result<usize, FwError
                 .iter()
                 .any(|r| !gone.contains(&r.handle) && r.counter.as_deref() == Some(ctr.as_str()));
             if !used {
-                script.delete_counter(fam, ctr);
+                del.delete_counter(ctr);
             }
         }
+        script.extend(del);
     }
-    nft.run(&script)?;
+    nft.apply(&script)?;
     Ok(removed)
 }
 

@@ -2,6 +2,8 @@
 
 use super::*;
 use crate::config::load;
+use weft_firewall::iptables::Family;
+use weft_firewall::Tools;
 
 const CID: &str = "icee6giejonei6sohng6ahngee7laquohquee9shiGo7fohferakah3Feiyoolu2pei7ciPhoh7shaoX6vai3vuf0ahfaeng8yohb9ceu0daez5hashee8ooYai5wa3y";
 
@@ -932,7 +934,7 @@ fn control_characters_are_refused_before_iptables_restore_runs() {
     let mut tools = Tools::default();
     // Were the batch sent, this would be a MissingBinary error instead.
     tools.iptables_restore.name = "/nonexistent/iptables-restore".into();
-    let ipt = Ipt::new(&tools, Family::V4);
+    let ipt = Iptables::new(&tools, Family::V4);
     let mut b = nat_batch();
     b.append(
         "CNI-HOSTPORT-DNAT",

@@ -34,7 +34,7 @@ fn counter_names() {
 fn add_v4_exact_script() {
     let conf = golden(true);
     let spec = NftSpec::new(&conf, CID, "10.0.0.2".parse().unwrap());
-    let got = add_script(&[spec], &[], true, true).render();
+    let got = add_script(&[spec], &[], true).render();
     let want = format!(
         r#"add table ip cni_hostport {{ comment "CNI portmap plugin" ; }}
 add chain ip cni_hostport hostports
@@ -68,7 +68,7 @@ add rule ip cni_hostport masquerading ip saddr 127.0.0.1 ip daddr 10.0.0.2 count
 fn add_v6_without_snat_exact_script() {
     let conf = golden(false);
     let spec = NftSpec::new(&conf, CID, "2001:db8::2".parse().unwrap());
-    let got = add_script(&[spec], &[], true, true).render();
+    let got = add_script(&[spec], &[], true).render();
     let want = format!(
         r#"add table ip6 cni_hostport {{ comment "CNI portmap plugin" ; }}
 add chain ip6 cni_hostport hostports
@@ -102,7 +102,8 @@ fn masq_all_and_dual_stack_in_one_transaction() {
     let conf = load(json.as_bytes(), "eth0", true).unwrap();
     let v4 = NftSpec::new(&conf, CID, "10.0.0.2".parse().unwrap());
     let v6 = NftSpec::new(&conf, CID, "2001:db8::2".parse().unwrap());
-    let s = add_script(&[v4, v6], &[("ip", HOSTPORTS.to_string(), 7)], false, false);
+    let s =
+        add_script(&[v4, v6], &[("ip", HOSTPORTS.to_string(), 7)], false).without_object_comments();
     let lines = s.lines();
     assert_eq!(lines[0], "add table ip cni_hostport");
     assert!(lines.contains(&"add table ip6 cni_hostport".to_string()));
@@ -155,7 +156,7 @@ const LISTING: &str = r#"{"nftables": [{"metainfo": {"version": "1.0.6", "json_s
 
 #[test]
 fn listing_and_ownership() {
-    let l = Listing::parse(LISTING).unwrap();
+    let l = NftListing::parse(LISTING).unwrap();
     assert_eq!(l.chains, vec!["hostports", "masquerading"]);
     assert_eq!(l.counters.len(), 2);
     assert_eq!(l.rules.len(), 4);
