@@ -10,7 +10,8 @@ use weft_cni_core::{
     exec_plugin, CmdArgs, CniError, CniResult, Command, Interface, Result, Route, Trace,
 };
 use weft_netlink::{
-    sysctl_get, sysctl_set, Family, Handle, Link, Netns, NlError, Route as NlRoute,
+    join_netns_thread, sysctl_get, sysctl_set, Family, Handle, Link, Netns, NlError,
+    Route as NlRoute,
 };
 
 use crate::config::{self, format_mac, BridgeConf};
@@ -39,9 +40,9 @@ pub fn cmd_add(args: &CmdArgs) -> Result<Value> {
     let br = ensure_bridge(&host, &conf)?;
     trace.mark("bridge");
     let netns = open_netns(&args.netns)?;
-    let cont = Handle::for_netns(&netns).map_err(nl("open netlink socket in the pod netns"))?;
 
-    let (host_veth, cont_link) = setup_veth(&host, &cont, &netns, &br, &conf, args, &mut undo)?;
+    let (host_veth, cont, cont_link) =
+        setup_veth(&host, &netns, &br, &conf, args, &mut undo, &mut trace)?;
     let cont_mac = format_mac(&cont_link.mac);
     trace.mark("veth");
 
@@ -65,11 +66,6 @@ pub fn cmd_add(args: &CmdArgs) -> Result<Value> {
     }
 
     if let (Some(ipam_type), Some(p)) = (&conf.ipam_type, pending.as_mut()) {
-        // Pod-side sysctls that do not depend on the addresses, while IPAM is still running.
-        let (ifname, enable_dad) = (args.ifname.clone(), conf.enable_dad);
-        netns
-            .run(move || container_sysctls(&ifname, enable_dad))
-            .map_err(nl("enter the pod netns"))?;
         let ipam_result = p.wait()?;
         {
             let (t, stdin, a) = (ipam_type.clone(), args.stdin.clone(), args.clone());
@@ -250,27 +246,23 @@ pub fn bridge_by_name(host: &Handle, name: &str) -> Result<Link> {
 }
 
 /// Creates the veth pair with one RTM_NEWLINK: the pod end (`ifname`) is born inside the pod
-/// netns, the host end (`vethXXXXXXXX`) in ours. Then wires the host end into the bridge.
+/// netns, the host end (`vethXXXXXXXX`) in ours. Then wires the host end into the bridge while
+/// one thread inside the pod netns opens the pod's netlink socket, looks up the pod end and
+/// sets its sysctls. Returns the host end, the pod netns handle and the pod end.
+///
+/// No lookup of `ifname` before the create: an existing `ifname` in the pod fails the create
+/// with EEXIST, which `create_veth` tells apart from a host-name collision.
 fn setup_veth(
     host: &Handle,
-    cont: &Handle,
     netns: &Netns,
     br: &Link,
     conf: &BridgeConf,
     args: &CmdArgs,
     undo: &mut Undo,
-) -> Result<(Link, Link)> {
+    trace: &mut Trace,
+) -> Result<(Link, Handle, Link)> {
     let ifname = &args.ifname;
-    if find_link(cont, ifname)
-        .map_err(nl(format!("failed to lookup {ifname:?}")))?
-        .is_some()
-    {
-        return Err(CniError::InvalidConfig(format!(
-            "container veth name provided ({ifname}) already exists"
-        )));
-    }
     let host_veth = create_veth(host, netns, ifname, conf.mtu, conf.mac)?;
-    let host_name = host_veth.name.clone();
     {
         // Deleting either end destroys the pair.
         let idx = host_veth.index;
@@ -282,13 +274,40 @@ fn setup_veth(
             }
         });
     }
-    let cont_link = cont
+    trace.mark("veth-create");
+    let sysctls = conf.ipam_type.is_some().then_some(conf.enable_dad);
+    std::thread::scope(|scope| {
+        let pod = netns
+            .spawn_scoped(scope, || pod_end(ifname, sysctls))
+            .map_err(nl("enter the pod netns"))?;
+        let host_side = wire_host_end(host, &host_veth, br, conf);
+        // The pod side's error first: before the overlap it was the first step to fail.
+        let (cont, cont_link) =
+            join_netns_thread(pod.join(), netns.path()).map_err(nl("enter the pod netns"))??;
+        host_side?;
+        Ok((host_veth, cont, cont_link))
+    })
+}
+
+/// On a thread inside the pod netns: the pod's netlink socket, the pod end of the veth, and
+/// (with IPAM) the pod-side sysctls that do not depend on the addresses.
+fn pod_end(ifname: &str, sysctls: Option<bool>) -> Result<(Handle, Link)> {
+    let cont = Handle::new().map_err(nl("open netlink socket in the pod netns"))?;
+    let link = cont
         .link_by_name(ifname)
         .map_err(nl(format!("failed to lookup {ifname:?} in the pod netns")))?;
+    if let Some(enable_dad) = sysctls {
+        container_sysctls(ifname, enable_dad);
+    }
+    Ok((cont, link))
+}
 
+/// The host end: bridge port, up, no router advertisements.
+fn wire_host_end(host: &Handle, host_veth: &Link, br: &Link, conf: &BridgeConf) -> Result<()> {
+    let host_name = &host_veth.name;
     plug_port(
         host,
-        &host_veth,
+        host_veth,
         br,
         conf.hairpin_mode,
         conf.port_isolation,
@@ -297,7 +316,7 @@ fn setup_veth(
     host.link_set_up(host_veth.index)
         .map_err(nl(format!("failed to set {host_name:?} up")))?;
     let _ = sysctl_set(&format!("net/ipv6/conf/{host_name}/accept_ra"), "0");
-    Ok((host_veth, cont_link))
+    Ok(())
 }
 
 fn create_veth(
@@ -537,7 +556,7 @@ fn route_err(r: &Route, gw: Option<IpAddr>, ifname: &str, e: NlError) -> CniErro
     ))
 }
 
-/// Runs on a thread inside the pod netns. Errors are ignored, as Go ignores them.
+/// Runs on the thread inside the pod netns (`pod_end`). Errors are ignored, as Go ignores them.
 fn container_sysctls(ifname: &str, enable_dad: bool) {
     if enable_dad {
         let _ = sysctl_set(&format!("net/ipv6/conf/{ifname}/enhanced_dad"), "1");

@@ -7,10 +7,13 @@
 //! prevResult's addresses and, failing those, the per-container chain name and comment.
 
 use ipnetwork::IpNetwork;
+use std::path::Path;
+use std::thread::JoinHandle;
 use weft_cni_core::{
     exec_plugin, parse_netconf, CmdArgs, CniError, CniResult, Command, ErrorList, Result,
 };
-use weft_netlink::{Handle, Netns, NlError};
+
+use weft_netlink::{join_netns_thread, Handle, Netns, NlError};
 
 use crate::config::{self, BridgeConf};
 use crate::netutil::find_link;
@@ -23,14 +26,14 @@ pub fn cmd_del(args: &CmdArgs) -> Result<()> {
 
     // Deleting a veth blocks in the kernel for ~20 ms (synchronize_net while unregistering the
     // pair). Nothing below depends on it: IPAM only touches its files, and the masquerade
-    // teardown finds rules by chain name and comment. So the link goes on its own thread and
-    // the rest of the cleanup overlaps with the kernel's wait.
-    let link_removal = (!args.netns.is_empty()).then(|| {
-        let (netns, ifname) = (args.netns.clone(), args.ifname.clone());
-        std::thread::Builder::new()
-            .name("weft-del-link".into())
-            .spawn(move || remove_container_link(&netns, &ifname))
-    });
+    // teardown finds rules by chain name and comment. So the link goes on its own thread (one
+    // thread, started inside the pod netns) and the rest of the cleanup overlaps with the
+    // kernel's wait.
+    let link_removal = if args.netns.is_empty() {
+        LinkRemoval::Done(Ok(()))
+    } else {
+        start_link_removal(&args.netns, &args.ifname)
+    };
 
     if let Some(ipam_type) = &conf.ipam_type {
         errors.check(exec_plugin(ipam_type, Command::Del, &args.stdin, args).map(drop));
@@ -55,14 +58,7 @@ pub fn cmd_del(args: &CmdArgs) -> Result<()> {
         }
     }
 
-    let link_result = match link_removal {
-        None => Ok(()),
-        Some(Ok(thread)) => thread
-            .join()
-            .unwrap_or_else(|_| Err(CniError::Internal("link removal thread panicked".into()))),
-        // No thread could be started: do it here.
-        Some(Err(_)) => remove_container_link(&args.netns, &args.ifname),
-    };
+    let link_result = link_removal.wait(&args.netns);
     // The link's error, if any, comes first: it is the one Go would have hit first.
     if let Err(e) = link_result {
         errors.push_front(e);
@@ -70,27 +66,56 @@ pub fn cmd_del(args: &CmdArgs) -> Result<()> {
     errors.into_result()
 }
 
-/// Deletes the pod end of the veth (the kernel removes the host end with it). A vanished netns, a path that is no longer a netns (a
-/// reboot or a runtime that already cleaned up), or a missing link are all "already gone".
-fn remove_container_link(netns_path: &str, ifname: &str) -> Result<()> {
+/// The removal of the pod end of the veth: already decided, or running on a thread inside
+/// the pod netns.
+enum LinkRemoval {
+    Done(Result<()>),
+    Running(JoinHandle<weft_netlink::Result<Result<()>>>),
+}
+
+impl LinkRemoval {
+    fn wait(self, netns_path: &str) -> Result<()> {
+        match self {
+            LinkRemoval::Done(r) => r,
+            LinkRemoval::Running(t) => join_netns_thread(t.join(), Path::new(netns_path))
+                .map_err(|e| open_netlink_err(netns_path, e))?,
+        }
+    }
+}
+
+/// Starts deleting the pod end of the veth (the kernel removes the host end with it). A
+/// vanished netns, or a path that is no longer a netns (a reboot or a runtime that already
+/// cleaned up), is "already gone".
+fn start_link_removal(netns_path: &str, ifname: &str) -> LinkRemoval {
     let netns = match Netns::open(netns_path) {
         Ok(ns) => ns,
-        Err(NlError::NotFound(_)) => return Ok(()),
+        Err(NlError::NotFound(_)) => return LinkRemoval::Done(Ok(())),
         Err(NlError::NotNetns(_)) => {
             eprintln!(
                 "bridge: DEL: {netns_path:?} is not a network namespace; treating it as gone"
             );
-            return Ok(());
+            return LinkRemoval::Done(Ok(()));
         }
         Err(e) => {
-            return Err(CniError::Internal(format!(
+            return LinkRemoval::Done(Err(CniError::Internal(format!(
                 "failed to open netns {netns_path:?}: {e}"
-            )))
+            ))))
         }
     };
-    let h = Handle::for_netns(&netns).map_err(|e| {
-        CniError::Internal(format!("failed to open netlink in {netns_path:?}: {e}"))
-    })?;
+    let (path, name) = (netns_path.to_string(), ifname.to_string());
+    match netns.spawn(move || remove_container_link(&path, &name)) {
+        Ok(t) => LinkRemoval::Running(t),
+        Err(e) => LinkRemoval::Done(Err(open_netlink_err(netns_path, e))),
+    }
+}
+
+fn open_netlink_err(netns_path: &str, e: NlError) -> CniError {
+    CniError::Internal(format!("failed to open netlink in {netns_path:?}: {e}"))
+}
+
+/// On the thread inside the pod netns: deletes `ifname`; a missing link is "already gone".
+fn remove_container_link(netns_path: &str, ifname: &str) -> Result<()> {
+    let h = Handle::new().map_err(|e| open_netlink_err(netns_path, e))?;
     let Some(link) = find_link(&h, ifname)
         .map_err(|e| CniError::Internal(format!("failed to lookup {ifname:?}: {e}")))?
     else {

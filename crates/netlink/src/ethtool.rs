@@ -9,10 +9,10 @@
 
 use std::io;
 
-use netlink_sys::{protocols::NETLINK_GENERIC, Socket, SocketAddr};
+use netlink_sys::{protocols::NETLINK_GENERIC, Socket};
 
 use crate::error::{errno_desc, NlError, Result};
-use crate::handle::{align4, parse_header, recv_datagram};
+use crate::handle::{align4, open_socket, parse_header, recv_datagram};
 use crate::netns::Netns;
 
 const NLMSG_ERROR: u16 = 2;
@@ -190,14 +190,7 @@ impl Ethtool {
     /// Fails with [`NlError::NotFound`] on a kernel without the ethtool
     /// netlink interface (before 5.6).
     pub fn new() -> Result<Ethtool> {
-        let op = "open generic netlink socket";
-        let mut socket = Socket::new(NETLINK_GENERIC).map_err(|e| NlError::io(op, e))?;
-        socket.bind_auto().map_err(|e| NlError::io(op, e))?;
-        socket
-            .connect(&SocketAddr::new(0, 0))
-            .map_err(|e| NlError::io(op, e))?;
-        let _ = socket.set_ext_ack(true);
-        let _ = socket.set_cap_ack(true);
+        let socket = open_socket(NETLINK_GENERIC, "open generic netlink socket")?;
         let mut e = Ethtool {
             socket,
             family: 0,

@@ -50,16 +50,7 @@ impl std::fmt::Debug for Handle {
 impl Handle {
     /// A handle on the calling thread's network namespace.
     pub fn new() -> Result<Handle> {
-        let op = "open netlink socket";
-        let mut socket = Socket::new(NETLINK_ROUTE).map_err(|e| NlError::io(op, e))?;
-        socket.bind_auto().map_err(|e| NlError::io(op, e))?;
-        socket
-            .connect(&SocketAddr::new(0, 0))
-            .map_err(|e| NlError::io(op, e))?;
-        // Best effort: ask for the kernel's error text (extended ack) and
-        // for errors that do not echo our whole request back.
-        let _ = socket.set_ext_ack(true);
-        let _ = socket.set_cap_ack(true);
+        let socket = open_socket(NETLINK_ROUTE, "open netlink socket")?;
         Ok(Handle {
             socket,
             seq: Cell::new(0),
@@ -200,6 +191,22 @@ impl Handle {
             }
         }
     }
+}
+
+/// A netlink socket of `protocol` (NETLINK_ROUTE, NETLINK_GENERIC) in the
+/// calling thread's netns, bound to a kernel-chosen port id and connected to
+/// the kernel; `op` names the step in errors.
+pub(crate) fn open_socket(protocol: isize, op: &str) -> Result<Socket> {
+    let mut socket = Socket::new(protocol).map_err(|e| NlError::io(op, e))?;
+    socket.bind_auto().map_err(|e| NlError::io(op, e))?;
+    socket
+        .connect(&SocketAddr::new(0, 0))
+        .map_err(|e| NlError::io(op, e))?;
+    // Best effort: ask for the kernel's error text (extended ack) and for
+    // errors that do not echo our whole request back.
+    let _ = socket.set_ext_ack(true);
+    let _ = socket.set_cap_ack(true);
+    Ok(socket)
 }
 
 /// Receive one datagram into `buf`, growing it first if the datagram is

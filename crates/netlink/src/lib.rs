@@ -60,7 +60,7 @@ pub use neigh::{
     Fdb, Neigh, NTF_MASTER, NTF_SELF, NUD_FAILED, NUD_INCOMPLETE, NUD_NOARP, NUD_PERMANENT,
     NUD_REACHABLE, NUD_STALE,
 };
-pub use netns::Netns;
+pub use netns::{join_netns_thread, Netns};
 pub use route::{
     NextHop, Route, RTN_BLACKHOLE, RTN_BROADCAST, RTN_LOCAL, RTN_UNICAST, RTN_UNREACHABLE,
     RTPROT_BOOT, RTPROT_KERNEL, RTPROT_STATIC, RTPROT_UNSPEC, RT_TABLE_LOCAL, RT_TABLE_MAIN,

@@ -121,26 +121,67 @@ impl Netns {
         F: FnOnce() -> T + Send,
         T: Send,
     {
-        let fd = self.file.as_fd();
-        let path = self.path.as_path();
         std::thread::scope(|scope| {
-            let handle = std::thread::Builder::new()
-                .name("weft-netns".into())
-                .spawn_scoped(scope, move || -> Result<T> {
-                    nix::sched::setns(fd, CloneFlags::CLONE_NEWNET).map_err(|e| {
-                        NlError::io(format!("setns into {}", path.display()), e.into())
-                    })?;
-                    Ok(f())
-                })
-                .map_err(|e| NlError::io("spawn netns thread", e))?;
-            handle.join().map_err(|_| {
-                NlError::Io(io::Error::other(format!(
-                    "thread running in netns {} panicked",
-                    path.display()
-                )))
-            })?
+            let handle = self.spawn_scoped(scope, f)?;
+            join_netns_thread(handle.join(), &self.path)
         })
     }
+
+    /// Start `f` on a scoped thread inside this netns and return at once, so
+    /// the caller can work in its own netns meanwhile (one thread hop for a
+    /// batch of pod-side work instead of one [`Netns::run`] per step). The
+    /// thread's answer is `Err` if the `setns` failed.
+    pub fn spawn_scoped<'scope, 'env, F, T>(
+        &'env self,
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        f: F,
+    ) -> Result<std::thread::ScopedJoinHandle<'scope, Result<T>>>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        let (fd, path) = (self.file.as_fd(), self.path.as_path());
+        std::thread::Builder::new()
+            .name("weft-netns".into())
+            .spawn_scoped(scope, move || {
+                enter(fd, path)?;
+                Ok(f())
+            })
+            .map_err(|e| NlError::io("spawn netns thread", e))
+    }
+
+    /// Start `f` on a detached thread inside this netns (which the thread
+    /// takes with it). Join it with [`join_netns_thread`].
+    pub fn spawn<F, T>(self, f: F) -> Result<std::thread::JoinHandle<Result<T>>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        std::thread::Builder::new()
+            .name("weft-netns".into())
+            .spawn(move || {
+                enter(self.file.as_fd(), &self.path)?;
+                Ok(f())
+            })
+            .map_err(|e| NlError::io("spawn netns thread", e))
+    }
+}
+
+/// `setns(CLONE_NEWNET)` of the calling (fresh, short-lived) thread.
+fn enter(fd: BorrowedFd<'_>, path: &Path) -> Result<()> {
+    nix::sched::setns(fd, CloneFlags::CLONE_NEWNET)
+        .map_err(|e| NlError::io(format!("setns into {}", path.display()), e.into()))
+}
+
+/// The answer of a thread started by [`Netns::spawn_scoped`] or
+/// [`Netns::spawn`], given `join()`'s result; a panic becomes an error.
+pub fn join_netns_thread<T>(joined: std::thread::Result<Result<T>>, path: &Path) -> Result<T> {
+    joined.map_err(|_| {
+        NlError::Io(io::Error::other(format!(
+            "thread running in netns {} panicked",
+            path.display()
+        )))
+    })?
 }
 
 impl AsFd for Netns {
