@@ -2,6 +2,7 @@
 //! `weft`, it makes those links (`weft link DIR`) or says what it is.
 
 use std::ffi::OsString;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::exit;
 
@@ -186,7 +187,13 @@ fn parse_install(args: &[&str]) -> Result<Vec<Entry>, String> {
 fn install_all(entries: &[Entry]) -> i32 {
     for entry in entries {
         match install::install(entry) {
-            Ok(outcome) => println!("{outcome:<9} {}", entry.dest.display()),
+            Ok(outcome) => {
+                // Not println!: it panics when stdout is closed (a log
+                // pipe gone), and the entry is installed whether or not
+                // the line can be printed.
+                let line = format!("{outcome:<9} {}", entry.dest.display());
+                let _ = writeln!(std::io::stdout().lock(), "{line}");
+            }
             Err(e) => {
                 eprintln!("weft install: {e}");
                 return 1;
