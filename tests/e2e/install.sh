@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # scripts/install.sh (always with --destdir or DESTDIR into the test's temp
-# dir: these tests never write to the real /opt or /etc) and
-# conf/kube-flannel-weft.yml.
+# dir: these tests never write to the real /opt or /etc).  The manifests
+# conf/kube-flannel-weft*.yml are checked by tests/package/manifests.sh.
 # shellcheck source=tests/e2e/helpers.bash
 source "$(dirname "${BASH_SOURCE[0]}")/helpers.bash"
 
@@ -214,71 +214,4 @@ test_install_release_build() {
 		assert_match "^$p \(weft\) " "$OUT" "installed $p acts as $p"
 	done
 	assert_eq 5 "$n" "plugins installed"
-}
-
-# conf/kube-flannel-weft.yml: valid YAML in kube-flannel.yml's layout, the
-# stock conflist, and init-container scripts that actually work.
-test_kube_flannel_manifest() {
-	local yml=$E2E_REPO/conf/kube-flannel-weft.yml out img=$T/img host=$T/host p
-	/usr/bin/python3 -c 'import yaml' 2>/dev/null || fail "python3-yaml is not installed (needed to check the manifest)"
-	out=$(/usr/bin/python3 - "$yml" <<-'EOF'
-		import json, sys, yaml
-		docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
-		kinds = [d["kind"] for d in docs]
-		assert kinds == ["Namespace", "ServiceAccount", "ConfigMap", "DaemonSet"], kinds
-		cm = next(d for d in docs if d["kind"] == "ConfigMap")
-		ds = next(d for d in docs if d["kind"] == "DaemonSet")
-		assert cm["metadata"]["name"] == "kube-flannel-cfg"
-		assert all(d["metadata"].get("namespace", "kube-flannel") == "kube-flannel" for d in docs)
-		net = json.loads(cm["data"]["net-conf.json"])
-		assert net["Network"] and net["Backend"]["Type"] in ("vxlan", "host-gw"), net
-		spec = ds["spec"]["template"]["spec"]
-		assert spec["hostNetwork"] is True
-		assert ds["spec"]["selector"]["matchLabels"].items() <= ds["spec"]["template"]["metadata"]["labels"].items()
-		vols = {v["name"] for v in spec["volumes"]}
-		inits = {c["name"]: c for c in spec["initContainers"]}
-		assert list(inits) == ["install-cni-plugin", "install-cni"], list(inits)
-		for c in spec["initContainers"] + spec["containers"]:
-		    for m in c.get("volumeMounts", []):
-		        assert m["name"] in vols, m
-		    for e in c.get("env", []):
-		        ref = e.get("valueFrom", {}).get("configMapKeyRef")
-		        if ref:
-		            assert ref["name"] == "kube-flannel-cfg" and ref["key"] in cm["data"], ref
-		hostpaths = {v["name"]: v["hostPath"]["path"] for v in spec["volumes"] if "hostPath" in v}
-		assert hostpaths["cni-plugin"] == "/opt/cni/bin" and hostpaths["cni"] == "/etc/cni/net.d", hostpaths
-		assert hostpaths["run"] == "/run/flannel", hostpaths
-		flanneld = spec["containers"][0]
-		assert flanneld["command"][0].endswith("/flanneld"), flanneld["command"]
-		# etcd mode: the network config is <prefix>/config; --net-config-path would be ignored.
-		assert not any(a.startswith("--net-config-path") for a in flanneld["args"]), flanneld["args"]
-		print(json.dumps({
-		    "cni": json.loads(cm["data"]["cni-conf.json"]),
-		    "plugin_script": inits["install-cni-plugin"]["command"][-1],
-		    "conf_script": inits["install-cni"]["command"][-1],
-		}))
-	EOF
-	) || fail "conf/kube-flannel-weft.yml: $out"
-	assert_eq "$(jq -S . <<<"$FLANNEL_CONFLIST")" "$(jq -S .cni <<<"$out")" "cni-conf.json (the stock flannel conflist)"
-	if [[ -f $E2E_REPO/conf/kube-flannel.conflist ]]; then
-		assert_eq "$(jq -S . "$E2E_REPO/conf/kube-flannel.conflist")" "$(jq -S .cni <<<"$out")" \
-			"cni-conf.json vs conf/kube-flannel.conflist"
-	fi
-
-	# Run the init containers' scripts against temp dirs standing for the
-	# image and the node.
-	fake_build "$img/opt/weft/bin" bridge host-local portmap flannel loopback
-	mkdir -p "$host/opt/cni/bin" "$host/etc/cni/net.d" "$img/etc/kube-flannel"
-	jq .cni <<<"$out" >"$img/etc/kube-flannel/cni-conf.json"
-	jq -r .plugin_script <<<"$out" | sed -e "s#/opt/weft/bin#$img/opt/weft/bin#g" \
-		-e "s#/opt/cni/bin#$host/opt/cni/bin#g" | sh -e || fail "install-cni-plugin script failed"
-	jq -r .conf_script <<<"$out" | sed -e "s#/etc/kube-flannel#$img/etc/kube-flannel#g" \
-		-e "s#/etc/cni/net.d#$host/etc/cni/net.d#g" | sh -e || fail "install-cni script failed"
-	for p in bridge host-local portmap flannel loopback; do
-		[[ -x $host/opt/cni/bin/$p ]] && cmp -s "$img/opt/weft/bin/$p" "$host/opt/cni/bin/$p" ||
-			fail "install-cni-plugin did not install $p"
-	done
-	cmp -s "$img/etc/kube-flannel/cni-conf.json" "$host/etc/cni/net.d/10-flannel.conflist" ||
-		fail "install-cni did not install 10-flannel.conflist"
-	assert_eq 6 "$(find "$host" -type f | wc -l)" "files the init containers wrote (no temp files left)"
 }

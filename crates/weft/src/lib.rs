@@ -8,6 +8,8 @@
 //! host-local, flannel to bridge) runs it in-process instead of paying an
 //! exec (see `weft_cni_core::set_in_process`).
 
+pub mod install;
+
 use std::ffi::OsStr;
 use std::path::Path;
 

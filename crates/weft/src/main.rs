@@ -2,9 +2,11 @@
 //! `weft`, it makes those links (`weft link DIR`) or says what it is.
 
 use std::ffi::OsString;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::exit;
 
+use weft::install::{self, Content, Entry};
 use weft::{invoked_name, role, role_names, ROLES};
 
 fn main() {
@@ -28,10 +30,16 @@ fn main() {
 }
 
 const USAGE: &str = "usage: weft link [--hard] DIR [PLUGIN...]
+       weft install [--plugins all|PLUGIN,...] DIR
+       weft install --file SRC DEST
        weft --version
 weft is every weft CNI plugin in one file; it acts as the plugin named by the
 link it is run through. `weft link DIR` makes DIR/<plugin> a link to DIR/weft
-for each plugin (all of them by default), replacing what is there.";
+for each plugin (all of them by default), replacing what is there.
+`weft install DIR` copies this binary to DIR/flannel; with --plugins, to
+DIR/weft, with flannel and each listed plugin a symlink to it. `weft install
+--file` copies one file (a conflist). Each goes through a temporary name and a
+rename; one line per entry says installed, unchanged or replaced.";
 
 fn command(name: &str, args: &[OsString]) -> i32 {
     let args: Vec<&str> = match args.iter().map(|a| a.to_str()).collect::<Option<_>>() {
@@ -55,6 +63,10 @@ fn command(name: &str, args: &[OsString]) -> i32 {
                     1
                 }
             },
+            Err(e) => usage_error(&e),
+        },
+        ["install", rest @ ..] => match parse_install(rest) {
+            Ok(entries) => install_all(&entries),
             Err(e) => usage_error(&e),
         },
         [] => usage_error(&format!(
@@ -135,4 +147,58 @@ fn link_one(hard: bool, dir: &Path, target: &Path, name: &str) -> Result<(), Str
         let _ = std::fs::remove_file(&tmp);
         format!("cannot replace {}: {e}", path.display())
     })
+}
+
+/// `install --file SRC DEST`, or `install [--plugins LIST] DIR`.
+fn parse_install(args: &[&str]) -> Result<Vec<Entry>, String> {
+    match args {
+        ["--file", src, dest] => Ok(vec![Entry {
+            dest: PathBuf::from(dest),
+            content: Content::File {
+                src: PathBuf::from(src),
+                mode: install::FILE_MODE,
+            },
+        }]),
+        ["--file", ..] => Err("install --file needs SRC and DEST".to_string()),
+        _ => {
+            let (plugins, rest) = match args {
+                ["--plugins", list, rest @ ..] => (Some(*list), rest),
+                [first, rest @ ..] if first.starts_with("--plugins=") => {
+                    (first.strip_prefix("--plugins="), rest)
+                }
+                rest => (None, rest),
+            };
+            let dir = match rest {
+                [dir] if !dir.starts_with('-') => PathBuf::from(dir),
+                [] => return Err("install needs a directory".to_string()),
+                _ => return Err(format!("install: unexpected arguments {rest:?}")),
+            };
+            let plugins = plugins.map(install::parse_plugins).transpose()?;
+            Ok(install::plan_binaries(
+                &dir,
+                Path::new(install::SELF_EXE),
+                plugins.as_deref(),
+            ))
+        }
+    }
+}
+
+/// Installs the entries in order, one line each; stops at the first error.
+fn install_all(entries: &[Entry]) -> i32 {
+    for entry in entries {
+        match install::install(entry) {
+            Ok(outcome) => {
+                // Not println!: it panics when stdout is closed (a log
+                // pipe gone), and the entry is installed whether or not
+                // the line can be printed.
+                let line = format!("{outcome:<9} {}", entry.dest.display());
+                let _ = writeln!(std::io::stdout().lock(), "{line}");
+            }
+            Err(e) => {
+                eprintln!("weft install: {e}");
+                return 1;
+            }
+        }
+    }
+    0
 }
