@@ -175,8 +175,8 @@ if [[ $WITH_FLANNELD == 1 ]]; then
 
 	cat >"$TMP/weft-flanneld" <<-EOF
 		# Environment of weft-flanneld.service.  Every flanneld flag can be set
-		# as FLANNELD_<FLAG_IN_UPPER_SNAKE>.  weft flanneld leases subnets from
-		# etcd (it has no Kubernetes subnet manager).
+		# as FLANNELD_<FLAG_IN_UPPER_SNAKE>.  This unit leases subnets from etcd
+		# (on Kubernetes, conf/kube-flannel-weft.yml runs --kube-subnet-mgr).
 		FLANNELD_ETCD_ENDPOINTS=http://127.0.0.1:2379
 		FLANNELD_ETCD_PREFIX=/coreos.com/network
 		#FLANNELD_ETCD_CAFILE=/etc/kubernetes/pki/etcd/ca.crt
