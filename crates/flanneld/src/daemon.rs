@@ -374,10 +374,13 @@ fn check_br_netfilter(v6: bool) -> Result<()> {
 }
 
 fn traffic_spec(opts: &Opts, cfg: &NetConfig, lease: &Lease) -> traffic::Spec {
-    let v4 = cfg.network.filter(|_| cfg.enable_ipv4).map(|c| traffic::FamilyNets {
-        cluster: IpNetwork::V4(c),
-        pod: IpNetwork::V4(lease.subnet),
-    });
+    let v4 = cfg
+        .network
+        .filter(|_| cfg.enable_ipv4)
+        .map(|c| traffic::FamilyNets {
+            cluster: IpNetwork::V4(c),
+            pod: IpNetwork::V4(lease.subnet),
+        });
     let v6 = match (cfg.enable_ipv6, cfg.ipv6_network, lease.ipv6_subnet) {
         (true, Some(c), Some(p)) => Some(traffic::FamilyNets {
             cluster: IpNetwork::V6(c),
